@@ -543,6 +543,9 @@ void conn_sweep(struct conn_owner *o)
     while (c != NULL) {
         struct conn *next = c->next;
         if (is_stale(c, now)) {
+            if (__atomic_load_n(&c->state, __ATOMIC_RELAXED) != CONN_HANDSHAKE) {
+                STATS_INCR(o->stats, idle_kicks);
+            }
             LOG_INFO("<%d closing idle connection", c->id);
             conn_close(c);
         }

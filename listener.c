@@ -193,8 +193,7 @@ static bool add_listener(struct event_base *base, int fd, bool is_unix, enum lis
         return false;
     }
     nlisteners++;
-    stats_conn_opened();
-    stats_conn_closed(); /* listeners count in total_connections only, as in memcached */
+    stats_conn_opened(); /* memcached counts listeners as connections too */
     return true;
 }
 

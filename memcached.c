@@ -103,7 +103,8 @@ static int run(void)
 {
     char err[1024];
     struct event *evs[5] = {0};
-    struct process_hooks hooks = {.emit_conns = emit_conns};
+    struct process_hooks hooks = {.emit_conns = emit_conns,
+                                  .libevent_version = event_get_version()};
 
     if (!storage_setup(settings, err, sizeof(err))) {
         return fail(EX_CONFIG, "storage", err);

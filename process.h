@@ -59,6 +59,8 @@ struct session {
 struct process_hooks {
     /* `stats conns`: emit one name/value pair per line */
     void (*emit_conns)(void (*emit)(void *ctx, const char *name, const char *val), void *ctx);
+    /* libevent's version string for `stats` (process never includes libevent) */
+    const char *libevent_version;
 };
 void process_setup(const struct process_hooks *hooks);
 

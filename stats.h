@@ -40,6 +40,7 @@
     X(store_no_memory)                                                                             \
     X(auth_cmds)                                                                                   \
     X(auth_errors)                                                                                 \
+    X(idle_kicks)                                                                                  \
     X(response_obj_oom)                                                                            \
     X(read_buf_oom)                                                                                \
     X(conns_output_overflow)                                                                       \
