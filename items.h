@@ -157,8 +157,7 @@ enum store_result item_store_locked(struct item *it, enum store_op op, uint64_t 
  * incr/decr with memcached's rules: 64-bit unsigned, incr wraps, decr floors
  * at 0, value must be a decimal number (leading digits, <= 20 chars). When
  * cas_in != 0 it must match. *value_out gets the new value; *cas_out the new
- * cas. If the item `it_out` is not NULL, it receives the item (with a
- * reference) after the update.
+ * cas. item_delta_ex (below) also hands back the updated item.
  */
 enum delta_result item_delta(const char *key, size_t nkey, bool incr, uint64_t delta,
                              uint64_t cas_in, uint64_t *value_out, uint64_t *cas_out);
@@ -198,6 +197,10 @@ struct storage_stats {
     uint64_t total_malloced;
     uint64_t slab_global_page_pool;
     uint64_t malloc_fails;
+    /* page moves between classes (see doc/threads.txt, "Memory policy") */
+    uint64_t slabs_moved;
+    uint64_t slab_reassign_evictions_nomem; /* live items dropped by page moves */
+    uint64_t slab_reassign_busy_items;      /* page moves refused: an item was in use */
 };
 void storage_stats_snapshot(struct storage_stats *out);
 
@@ -214,5 +217,125 @@ void storage_emit_sizes(stats_emit_fn *emit, void *ctx);
  */
 struct slab_stats;
 void storage_emit_slabs(const struct slab_stats *hits, stats_emit_fn *emit, void *ctx);
+
+/*
+ * Additions for the meta commands and per-class counters. Everything below
+ * follows the same reference rules as above.
+ */
+
+/* Storage-private it_flags bit: a chunk holding part of a chunked value. */
+#define ITEM_PIECE 0x100
+
+/*
+ * Fields that may change while a reader holds a reference (cas: meta
+ * invalidation; exptime: touch; it_flags: fetch bookkeeping). Read them
+ * through these outside the lock so the read is a whole, race-free load.
+ */
+static inline uint64_t item_cas(const struct item *it)
+{
+    return __atomic_load_n(&it->cas, __ATOMIC_RELAXED);
+}
+
+static inline uint32_t item_exptime(const struct item *it)
+{
+    return __atomic_load_n(&it->exptime, __ATOMIC_RELAXED);
+}
+
+static inline uint16_t item_flags(const struct item *it)
+{
+    return __atomic_load_n(&it->it_flags, __ATOMIC_RELAXED);
+}
+
+/*
+ * Bytes the item is accounted as: memcached's ITEM_ntotal (header 48, +8
+ * with CAS, key + 1, value). `me` size=, `stats items` mem_requested.
+ */
+size_t item_ntotal(const struct item *it);
+
+/* item_alloc / item_release for callers already holding the lock. */
+struct item *item_alloc_locked(const char *key, size_t nkey, uint32_t client_flags,
+                               uint32_t exptime, size_t nbytes, enum item_alloc_status *status);
+void item_release_locked(struct item *it);
+
+/*
+ * Like item_get, but neither marks the item fetched nor counts a hit
+ * (`me`, and meta get's `u` flag). Expired/flushed items are still unlinked.
+ */
+struct item *item_peek(const char *key, size_t nkey, enum get_result *why);
+struct item *item_peek_locked(const char *key, size_t nkey, enum get_result *why);
+
+/*
+ * The fetch bookkeeping item_get does: first fetch sets ITEM_FETCHED, the
+ * second sets ITEM_ACTIVE and the last-access time (it->time); counts a hit
+ * for `stats items`. For meta get after reading the pre-fetch state.
+ */
+void item_bump_locked(struct item *it);
+
+/*
+ * Set then clear it_flags bits (e.g. ITEM_STALE, ITEM_TOKEN) of an item the
+ * caller holds; readers elsewhere use item_flags().
+ */
+void item_change_flags_locked(struct item *it, uint16_t set, uint16_t clear);
+
+/* New relative exptime (0 = never) for an item the caller holds. */
+void item_set_exptime_locked(struct item *it, uint32_t exptime);
+
+/*
+ * item_delta, plus *it_out (if not NULL): the item after the update, with a
+ * reference, for per-class counters and meta's t/c/v flags.
+ */
+enum delta_result item_delta_ex(const char *key, size_t nkey, bool incr, uint64_t delta,
+                                uint64_t cas_in, uint64_t *value_out, uint64_t *cas_out,
+                                struct item **it_out);
+enum delta_result item_delta_locked(const char *key, size_t nkey, bool incr, uint64_t delta,
+                                    uint64_t cas_in, uint64_t *value_out, uint64_t *cas_out,
+                                    struct item **it_out);
+
+/* item_delete, plus *clsid_out (if not NULL): the deleted item's class. */
+enum delete_result item_delete_ex(const char *key, size_t nkey, uint64_t cas_in,
+                                  unsigned *clsid_out);
+enum delete_result item_delete_locked(const char *key, size_t nkey, uint64_t cas_in,
+                                      unsigned *clsid_out);
+
+/*
+ * `stats sizes_enable` / `stats sizes_disable` (and -o track_sizes at
+ * setup): a histogram of item sizes in 32-byte buckets. Enabling starts
+ * empty, as in memcached. false if the histogram could not be allocated.
+ */
+bool storage_sizes_enable(bool on);
+bool storage_sizes_enabled(void);
+
+/*
+ * The reply lines of `stats sizes_enable` / `sizes_disable`, as the
+ * reference: "sizes_status enabled|disabled", or with -C "sizes_status
+ * error" + "sizes_error cas_support_disabled" (enabling only).
+ */
+void storage_sizes_toggle(bool enable, stats_emit_fn *emit, void *ctx);
+
+/*
+ * `stats reset`: zero total_items, the per-class counters of `stats items`
+ * and the page-move counters; current items and bytes stay.
+ */
+void storage_stats_reset(void);
+
+/*
+ * `stats cachedump <clsid> <limit>`: calls fn for the items of a class,
+ * newest first, at most limit of them (0 = all), until fn returns false.
+ * value_len excludes "\r\n"; exptime is absolute Unix time, 0 = never.
+ * fn runs under the storage lock: it must only copy the data out.
+ */
+typedef bool storage_dump_fn(void *ctx, const char *key, size_t nkey, uint32_t value_len,
+                             uint64_t exptime);
+void storage_cachedump(unsigned clsid, unsigned limit, storage_dump_fn *fn, void *ctx);
+
+/*
+ * Bind the calling worker's counters: from then on every storage lookup
+ * made on this thread that finds an expired or flushed item (get, touch,
+ * delete, incr/decr, the old-item lookup of a store, meta) bumps its
+ * get_expired / get_flushed, as memcached counts them. Callers that do so
+ * must not also count them from enum get_result. NULL unbinds.
+ */
+struct thread_stats;
+void storage_thread_stats(struct thread_stats *ts);
 
 #endif /* ITEMS_H */
