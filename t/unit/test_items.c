@@ -489,6 +489,15 @@ static void test_expiry_and_flush(void)
     item_flush(1); /* flush_all <absolute time in the past>: the reference flushes nothing */
     ok(has("d3"), "a flush time in the past flushes nothing (as the reference)");
     storage_teardown();
+
+    /* Reference with -C: an item set in the flush's own second is flushed too. */
+    s.use_cas = false;
+    setup(&s);
+    item_flush(0);
+    ok(set_str("c", "x") && !has("c"), "-C: set in the same second as flush_all is invisible");
+    fake_now++;
+    ok(set_str("c", "x") && has("c"), "-C: one second later it stays");
+    storage_teardown();
 }
 
 static void test_touch_and_bump(void)
