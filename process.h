@@ -51,7 +51,10 @@ struct session {
     char value_meta[256];    /* process-private: meta return-flag text to echo */
     size_t value_meta_len;
 
-    size_t swallow;    /* bytes to discard (oversized value) */
+    size_t swallow; /* bytes to discard (oversized value) */
+    /* process-private: start of the replies memcached would not have flushed
+     * yet (dropped when the connection closes) */
+    struct resp_mark unsent;
     bool noreply_next; /* process-private */
 };
 
