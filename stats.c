@@ -11,6 +11,7 @@
 #include "stats.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define STATS_MAX_THREADS 1024
@@ -89,8 +90,14 @@ void stats_reset(void)
 
 void stats_conn_opened(void)
 {
-    __atomic_add_fetch(&server.curr_conns, 1, __ATOMIC_RELAXED);
+    uint64_t curr = __atomic_add_fetch(&server.curr_conns, 1, __ATOMIC_RELAXED);
+    uint64_t seen = __atomic_load_n(&server.conn_structures, __ATOMIC_RELAXED);
+
     __atomic_add_fetch(&server.total_conns, 1, __ATOMIC_RELAXED);
+    /* memcached's connection_structures: the most connections ever open at once */
+    while (curr > seen && !__atomic_compare_exchange_n(&server.conn_structures, &seen, curr, false,
+                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    }
 }
 
 void stats_conn_closed(void)
@@ -101,11 +108,6 @@ void stats_conn_closed(void)
 void stats_conn_rejected(void)
 {
     __atomic_add_fetch(&server.rejected_conns, 1, __ATOMIC_RELAXED);
-}
-
-void stats_conn_structure_added(void)
-{
-    __atomic_add_fetch(&server.conn_structures, 1, __ATOMIC_RELAXED);
 }
 
 void stats_listen_disabled(void)

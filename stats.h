@@ -98,7 +98,6 @@ struct server_stats {
 void stats_conn_opened(void);
 void stats_conn_closed(void);
 void stats_conn_rejected(void);
-void stats_conn_structure_added(void);
 void stats_listen_disabled(void);
 void stats_set_accepting(int accepting);
 void stats_handshake_timeout(void);
