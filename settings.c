@@ -935,7 +935,9 @@ static const char usage_text[] =
     "3(tlsv1.3).\n"
     "                          the names tlsv1, tlsv1.1, tlsv1.2, tlsv1.3 are accepted too\n"
     "   - ssl_handshake_timeout: seconds a client may take to finish the TLS handshake\n"
-    "                          (default: 5, 0 = no limit)\n";
+    "                          (default: 5, 0 = no limit)\n"
+    "not supported (refused at startup): -S, --enable-sasl; -Y, --auth-file;\n"
+    "                          -e, --memory-file; -o ext_path; -U other than 0; -B binary\n";
 
 static void print_usage(void)
 {
