@@ -153,9 +153,9 @@ static unsigned clsid_of(const struct item *it)
     return it->slabs_clsid < STATS_MAX_CLASSES ? it->slabs_clsid : 0;
 }
 
+/* gat/gats keys count as touches only, not in cmd_get (as the reference). */
 static void count_get(struct session *s, const struct item *it, bool touch)
 {
-    STATS_INCR(s->stats, get_cmds);
     if (touch) {
         STATS_INCR(s->stats, touch_cmds);
         if (it != NULL) {
@@ -163,7 +163,10 @@ static void count_get(struct session *s, const struct item *it, bool touch)
         } else {
             STATS_INCR(s->stats, touch_misses);
         }
-    } else if (it != NULL) {
+        return;
+    }
+    STATS_INCR(s->stats, get_cmds);
+    if (it != NULL) {
         SLAB_STATS_INCR(s->stats, clsid_of(it), get_hits);
     } else {
         STATS_INCR(s->stats, get_misses);
