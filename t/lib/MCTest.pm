@@ -39,6 +39,18 @@ my $TOP = abs_path(File::Spec->catdir(dirname(abs_path(__FILE__)), '..', '..'));
 my @LIVE;                    # weak refs to started servers, stopped at END
 my $KEEP_LOGS = 0;           # set when a server failed; logs are kept
 
+# A test that dies (or is killed by prove) must not leave servers behind:
+# writes to a closed socket return EPIPE instead of killing the test, and
+# each server child asks the kernel to SIGKILL it when the test exits.
+$SIG{PIPE} = 'IGNORE';
+
+sub die_with_parent {
+    require Config;
+    my %nr = ('x86_64-linux' => 157, 'aarch64-linux' => 167);
+    my ($arch) = ($Config::Config{archname} // '') =~ /^(x86_64-linux|aarch64-linux)/;
+    syscall($nr{$arch}, 1, 9) if $arch;   # prctl(PR_SET_PDEATHSIG, SIGKILL)
+}
+
 sub top_dir { return $TOP }
 
 sub bin {
@@ -155,6 +167,7 @@ sub run_bin {
         open(STDIN, '<', '/dev/null');
         open(STDOUT, '>', $log) or POSIX::_exit(126);
         open(STDERR, '>&', \*STDOUT);
+        die_with_parent();
         exec { $b } $b, @$args;
         POSIX::_exit(127);
     }
@@ -265,6 +278,7 @@ sub try_start {
         open(STDIN, '<', '/dev/null');
         open(STDOUT, '>', $self->{log}) or POSIX::_exit(126);
         open(STDERR, '>&', \*STDOUT);
+        die_with_parent();
         exec { $b } $b, @argv;
         POSIX::_exit(127);
     }
@@ -434,57 +448,109 @@ END {
 }
 
 # ---------------------------------------------------------------- I/O helpers
+#
+# Every primitive below switches the socket to non-blocking for the duration
+# of the call and waits with select() against a deadline. A blocking read is
+# not safe even after select() said "readable": over TLS the readable bytes
+# may be a session ticket or a partial record, and SSL_read would then block.
 
 sub is_ssl_sock { return ref($_[0]) && $_[0]->isa('IO::Socket::SSL') }
 
-# Wait until $sock has data to read; false on timeout.
-sub wait_readable {
-    my ($sock, $timeout) = @_;
-    return 1 if is_ssl_sock($sock) && $sock->pending;
-    my $sel = IO::Select->new($sock);
-    my $deadline = time + ($timeout // $TIMEOUT);
-    while (1) {
-        my $left = $deadline - time;
-        return 0 if $left <= 0;
-        my @r = $sel->can_read($left);
-        return 1 if @r;
-        return 0 unless $! == EINTR;
+sub would_block {
+    my ($sock) = @_;
+    return 1 if $!{EAGAIN} || $!{EWOULDBLOCK} || $!{EINTR};
+    if (is_ssl_sock($sock)) {
+        my $e = $IO::Socket::SSL::SSL_ERROR;
+        return 1 if defined $e && ($e == IO::Socket::SSL::SSL_WANT_READ()
+            || $e == IO::Socket::SSL::SSL_WANT_WRITE());
     }
+    return 0;
 }
 
-# Write all of $data; returns true on success, false on error/timeout.
-sub send_cmd {
-    my ($sock, $data) = @_;
-    my $off = 0;
-    my $len = length $data;
+sub wait_io {
+    my ($sock, $deadline, $for_write) = @_;
+    my $left = $deadline - time;
+    return 0 if $left <= 0;
     my $sel = IO::Select->new($sock);
-    my $deadline = time + $TIMEOUT + $len / 1e6;
-    while ($off < $len) {
-        return 0 if time > $deadline;
-        my $n = syswrite($sock, $data, $len - $off, $off);
-        if (!defined $n) {
-            if ($! == EAGAIN || $! == EWOULDBLOCK || $! == EINTR
-                || (is_ssl_sock($sock) && $sock->errstr =~ /want/i)) {
-                $sel->can_write(0.1);
-                next;
-            }
-            return 0;
-        }
-        $off += $n;
+    if ($for_write) {
+        $sel->can_write($left > 0.05 ? 0.05 : $left);
+    } else {
+        $sel->can_read($left > 0.05 ? 0.05 : $left);
     }
     return 1;
 }
 
-# Peek up to $max bytes without consuming them.
-sub peek_bytes {
-    my ($sock, $max) = @_;
-    my $buf = '';
-    if (is_ssl_sock($sock)) {
-        my $n = $sock->peek($buf, $max);
-        return defined $n ? $buf : undef;
+# One non-blocking attempt. Returns (status, data): status 'data', 'eof',
+# 'again' or 'error'. $peek leaves the bytes in place.
+sub try_read {
+    my ($sock, $max, $peek) = @_;
+    my $was = $sock->blocking(0);
+    my ($buf, $n) = ('');
+    local $!;
+    if ($peek) {
+        if (is_ssl_sock($sock)) {
+            $n = $sock->peek($buf, $max);
+        } else {
+            $n = recv($sock, $buf, $max, MSG_PEEK);
+            $n = defined $n ? length $buf : undef;
+        }
+    } else {
+        $n = sysread($sock, $buf, $max);
     }
-    my $r = recv($sock, $buf, $max, MSG_PEEK);
-    return defined $r ? $buf : undef;
+    my $wb = !defined $n && would_block($sock);
+    $sock->blocking($was) if $was;
+    return ('again', '') if $wb;
+    return ('error', '') unless defined $n;
+    return ('eof', '') if $n == 0;
+    return ('data', $buf);
+}
+
+# Wait until some bytes can be read (or EOF); returns like try_read, or
+# ('timeout', '') at the deadline.
+sub read_some {
+    my ($sock, $max, $deadline, $peek) = @_;
+    while (1) {
+        my ($st, $d) = try_read($sock, $max, $peek);
+        return ($st, $d) unless $st eq 'again';
+        my $e = is_ssl_sock($sock) ? $IO::Socket::SSL::SSL_ERROR : undef;
+        my $w = defined $e && $e == IO::Socket::SSL::SSL_WANT_WRITE();
+        return ('timeout', '') unless wait_io($sock, $deadline, $w);
+    }
+}
+
+# True when $sock has data (or EOF) within $timeout, without consuming it.
+sub wait_readable {
+    my ($sock, $timeout) = @_;
+    my ($st) = read_some($sock, 1, time + ($timeout // $TIMEOUT), 1);
+    return $st eq 'timeout' ? 0 : 1;
+}
+
+# Write all of $data; true on success, false on error or timeout.
+sub send_cmd {
+    my ($sock, $data) = @_;
+    my $off = 0;
+    my $len = length $data;
+    my $deadline = time + $TIMEOUT + $len / 1e6;
+    my $was = $sock->blocking(0);
+    my $ok = 1;
+    while ($off < $len) {
+        if (time > $deadline) { $ok = 0; last }
+        my $chunk = $len - $off > 65536 ? 65536 : $len - $off;
+        my $n = syswrite($sock, $data, $chunk, $off);
+        if (!defined $n) {
+            if (would_block($sock)) {
+                my $e = is_ssl_sock($sock) ? $IO::Socket::SSL::SSL_ERROR : undef;
+                my $r = defined $e && $e == IO::Socket::SSL::SSL_WANT_READ();
+                wait_io($sock, $deadline, !$r);
+                next;
+            }
+            $ok = 0;
+            last;
+        }
+        $off += $n;
+    }
+    $sock->blocking($was) if $was;
+    return $ok;
 }
 
 # One line including its "\n" (normally "\r\n"). undef on timeout/EOF; if
@@ -494,30 +560,15 @@ sub read_line {
     my $line = '';
     my $deadline = time + ($timeout // $TIMEOUT);
     while (1) {
-        my $left = $deadline - time;
-        return (length $line ? $line : undef) if $left <= 0;
-        return (length $line ? $line : undef) unless wait_readable($sock, $left);
-        my $peek = peek_bytes($sock, 65536);
-        return (length $line ? $line : undef) unless defined $peek && length $peek;
+        my ($st, $peek) = read_some($sock, 65536, $deadline, 1);
+        return (length $line ? $line : undef) unless $st eq 'data';
         my $i = index($peek, "\n");
         my $want = $i >= 0 ? $i + 1 : length $peek;
-        my $got = read_exact_now($sock, $want);
+        my $got = read_bytes($sock, $want, $deadline - time);
         return (length $line ? $line : undef) unless defined $got;
         $line .= $got;
         return $line if $i >= 0;
     }
-}
-
-# Consume exactly $n bytes that are known to be available.
-sub read_exact_now {
-    my ($sock, $n) = @_;
-    my $out = '';
-    while (length $out < $n) {
-        my $r = sysread($sock, my $buf, $n - length $out);
-        return undef unless $r;
-        $out .= $buf;
-    }
-    return $out;
 }
 
 # Exactly $n bytes (undef on timeout/EOF before that; partial data is lost).
@@ -526,37 +577,37 @@ sub read_bytes {
     my $out = '';
     my $deadline = time + ($timeout // ($TIMEOUT + $n / 1e6));
     while (length $out < $n) {
-        my $left = $deadline - time;
-        return undef if $left <= 0;
-        return undef unless wait_readable($sock, $left);
-        my $r = sysread($sock, my $buf, $n - length $out);
-        return undef unless $r;
-        $out .= $buf;
+        my ($st, $d) = read_some($sock, $n - length $out, $deadline);
+        return undef unless $st eq 'data';
+        $out .= $d;
     }
     return $out;
 }
 
-# Everything that arrives within $timeout seconds (default 0.3), until the
-# peer closes or goes quiet. Useful to assert "no reply" (returns '').
+# Everything that arrives until the peer closes or stays quiet for $quiet
+# seconds (default 0.3). Useful to assert "no reply" (returns '').
 sub read_all {
-    my ($sock, $timeout) = @_;
-    $timeout //= 0.3;
+    my ($sock, $quiet) = @_;
+    $quiet //= 0.3;
     my $out = '';
-    while (wait_readable($sock, $timeout)) {
-        my $r = sysread($sock, my $buf, 65536);
-        last unless $r;
-        $out .= $buf;
+    while (1) {
+        my ($st, $d) = read_some($sock, 65536, time + $quiet);
+        last unless $st eq 'data';
+        $out .= $d;
     }
     return $out;
 }
 
-# True if the peer has closed the connection (EOF or reset) within $timeout.
+# True if the peer closes the connection (EOF or reset) within $timeout.
+# Pending reply bytes are skipped over.
 sub is_closed {
     my ($sock, $timeout) = @_;
-    return 0 unless wait_readable($sock, $timeout // $TIMEOUT);
-    my $r = sysread($sock, my $buf, 1);
-    return 1 if !defined $r || $r == 0;
-    return 0;
+    my $deadline = time + ($timeout // $TIMEOUT);
+    while (1) {
+        my ($st) = read_some($sock, 65536, $deadline);
+        return 1 if $st eq 'eof' || $st eq 'error';
+        return 0 if $st eq 'timeout';
+    }
 }
 
 # Read lines until one equals "END\r\n" (inclusive) or another terminal
@@ -583,6 +634,35 @@ sub cmd_line {
     my ($sock, $cmd) = @_;
     send_cmd($sock, $cmd) or return undef;
     return read_line($sock);
+}
+
+# Send $raw and return the next $n reply lines concatenated (undef if they
+# do not all arrive within the timeout).
+sub cmd_lines {
+    my ($sock, $raw, $n) = @_;
+    send_cmd($sock, $raw) or return undef;
+    my $out = '';
+    for (1 .. $n) {
+        my $l = read_line($sock);
+        return undef unless defined $l;
+        $out .= $l;
+    }
+    return $out;
+}
+
+# Send $raw followed by "version\r\n" and return everything that arrived
+# before the VERSION line: '' proves that $raw produced no reply at all.
+# undef if the VERSION line never arrives (hang, or connection closed).
+sub sync_reply {
+    my ($sock, $raw) = @_;
+    send_cmd($sock, $raw . "version\r\n") or return undef;
+    my $out = '';
+    while (1) {
+        my $l = read_line($sock);
+        return undef unless defined $l;
+        return $out if $l =~ /^VERSION \S+\r\n\z/;
+        $out .= $l;
+    }
 }
 
 # Store helper: "set key flags exp len\r\ndata\r\n" and return reply line.
