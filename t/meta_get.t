@@ -162,6 +162,9 @@ mc_is($s, "mg YmluYXJ5 v\r\n", "EN\r\n", "without b the base64 text is a differe
 mc_is($s, "mg Zm9v b k f\r\n", "HD kfoo f77\r\n", "plain item via b prints the plain key without b");
 mc_is($s, "mg YWJj b k\r\n", "EN kYWJj b\r\n", "miss with b echoes the encoded key and b");
 mc_is($s, "mg YWJj b k q\r\n", "", "miss with b and q is silent");
+mc_is($s, "mg dml2 b N30 k\r\n", "HD kviv W\r\n", "a vivified item does not remember its key was base64");
+mc_is($s, "mg dml2 b k\r\n", "HD kviv Z\r\n", "so k prints the raw key");
+mc_is($s, "mg YQ== b q k\r\n", "", "quiet b miss");
 mc_is($s, "mg foo b\r\n", "CLIENT_ERROR error decoding key\r\n", "length not a multiple of 4");
 mc_is($s, "mg YQ b\r\n", "CLIENT_ERROR error decoding key\r\n", "missing padding");
 mc_is($s, "mg === b\r\n", "CLIENT_ERROR error decoding key\r\n", "only padding");
@@ -198,6 +201,14 @@ mc_is($s, "mg foo Dx Jx\r\n",   "CLIENT_ERROR invalid numeric initial value\r\n"
 mc_is($s, "mg foo Dx x\r\n",    "CLIENT_ERROR invalid flag\r\n", "invalid flag after a token error");
 mc_is($s, "mg foo b x\r\n",     "CLIENT_ERROR invalid flag\r\n", "invalid flag after a decode error");
 mc_is($s, "mg foo $o32 Nx\r\n", "CLIENT_ERROR bad token in command line format\r\n", "parse errors before opaque length");
+mc_is($s, "mg foo \xff\r\n",   "CLIENT_ERROR duplicate flag\r\n", "a byte >= 127 counts as a duplicate");
+mc_is($s, "mg foo \x7f\r\n",   "CLIENT_ERROR duplicate flag\r\n", "DEL counts as a duplicate");
+mc_is($s, "mg foo \x01\r\n",   "CLIENT_ERROR invalid flag\r\n",   "control byte flag");
+mc_is($s, "mg foo C-1\r\n",     "CLIENT_ERROR bad token in command line format\r\n", "negative C");
+mc_is($s, "mg foo vxyz kabc s5\r\n", "VA 2 kfoo s2\r\nhi\r\n", "only the first byte of a flag word counts");
+mc_is($s, "mg foo Mab\r\n",     "CLIENT_ERROR incorrect length for M token\r\n", "M with two chars after it");
+like(mc_reply($s, "mg foo T+5 t\r\n"), qr/^HD t[45]\r\n\z/, "T with a plus sign");
+mc_is($s, "mg foo T0\r\n", "HD\r\n", "clear the TTL again");
 # Flags meant for other meta commands are accepted by mg and ignored.
 mc_is($s, "mg foo C5 F5 I D5 J5 MX\r\n", "HD\r\n", "ms/ma flags are ignored by mg");
 

@@ -187,6 +187,7 @@ like($r, qr/^HD c\d+\r\n\z/, "I with an older C stores");
 ok($newcas > $cas, "the stale store got a new CAS");
 mc_is($s, "mg md v c\r\n", "VA 3 c$newcas X W\r\nold\r\n", "the stored item is stale; first reader wins");
 mc_is($s, "mg md v c\r\n", "VA 3 c$newcas Z X\r\nold\r\n", "later readers see Z");
+mc_is($s, "ms md 1 I C0\r\nz\r\n", "EX\r\n", "I with C0 is EX, not a stale store");
 mc_is($s, "ms md 1 I C$newcas\r\nn\r\n", "HD\r\n", "I with the equal CAS is a normal CAS store");
 mc_is($s, "mg md v\r\n", "VA 1\r\nn\r\n", "no longer stale");
 
@@ -244,5 +245,8 @@ mc_is($s, "mg bc v\r\n", "EN\r\n", "nothing stored on a bad chunk");
 my $huge = 'h' x 2_000_000;
 raw_is($s, "ms huge 2000000 k O1\r\n$huge\r\n", "SERVER_ERROR object too large for cache\r\n", "too large");
 mc_is($s, "mg huge v\r\n", "EN\r\n", "and nothing stored");
+mc_is($s, "ms huge 1\r\nx\r\n", "HD\r\n", "store a small value");
+raw_is($s, "ms huge 2000000 ME\r\n$huge\r\n", "SERVER_ERROR object too large for cache\r\n", "too large add");
+mc_is($s, "mg huge v\r\n", "EN\r\n", "a refused ms removes the old value, whatever the mode");
 
 done_testing();
