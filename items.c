@@ -47,6 +47,8 @@
 
 /* memcached's item header without CAS, for the sizes we report. */
 #define MC_HEADER_NOCAS 48
+/* memcached's chunk descriptor in a chunked item's header (measured). */
+#define MC_CHUNK_DESC 48
 /* LRU tail items examined per eviction attempt (in use or, with -M, live). */
 #define TAIL_TRIES 5
 /* ACTIVE items given a second chance per eviction attempt, at most. */
@@ -214,11 +216,17 @@ static size_t need_of(size_t nkey, size_t nbytes)
     return real > mc ? real : mc;
 }
 
+/*
+ * Header chunk of a chunked item: never less than the reference's (its
+ * header + key + a 48-byte chunk descriptor), so it lands in the same class.
+ */
 static size_t header_need(size_t nkey, size_t nbytes)
 {
     size_t pieces = (nbytes + piece_usable - 1) / piece_usable;
+    size_t real = table_offset(nkey) + sizeof(struct chunk_table) + pieces * sizeof(struct item *);
+    size_t mc = ntotal_of(nkey, 0) + MC_CHUNK_DESC;
 
-    return table_offset(nkey) + sizeof(struct chunk_table) + pieces * sizeof(struct item *);
+    return real > mc ? real : mc;
 }
 
 size_t item_ntotal(const struct item *it)
@@ -1379,6 +1387,9 @@ void storage_stats_snapshot(struct storage_stats *out)
         out->expired_unfetched += l->expired_unfetched;
         out->evicted_unfetched += l->evicted_unfetched;
         out->evicted_active += l->evicted_active;
+        out->lrutail_reflocked += l->lrutail_reflocked;
+        out->moves_within_lru += l->moves_within_lru;
+        out->direct_reclaims += l->direct_reclaims;
     }
     out->total_items = total_items;
     out->hash_power_level = assoc_hashpower();

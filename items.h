@@ -201,6 +201,10 @@ struct storage_stats {
     uint64_t slabs_moved;
     uint64_t slab_reassign_evictions_nomem; /* live items dropped by page moves */
     uint64_t slab_reassign_busy_items;      /* page moves refused: an item was in use */
+    /* sums of the `stats items` columns, for the general `stats` */
+    uint64_t lrutail_reflocked;
+    uint64_t moves_within_lru;
+    uint64_t direct_reclaims;
 };
 void storage_stats_snapshot(struct storage_stats *out);
 

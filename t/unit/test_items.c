@@ -592,6 +592,18 @@ static void test_chunked(void)
     slabs_stats();
     ok(stat_of("31:used_chunks") == 1 && stat_of("39:used_chunks") == 1,
        "600 KB item: remainder chunk from class 31 as the reference");
+    item_delete("big2", 4, 0);
+    /* Reference: the header of a 600 KB item moves from class 2 to 3 at 16-byte keys. */
+    for (size_t nk = 15; nk <= 16; nk++) {
+        const char *key = "kkkkkkkkkkkkkkkk";
+        it = item_alloc(key, nk, 0, 0, 600002, &st);
+        item_store(it, STORE_SET, 0, NULL);
+        item_release(it);
+        slabs_stats();
+        ok(stat_of(nk == 15 ? "2:used_chunks" : "3:used_chunks") == 1,
+           "chunked header class for a %zu-byte key as the reference", nk);
+        item_delete(key, nk, 0);
+    }
     ok(item_size_ok(1, 4194304 - 56 - 2) && !item_size_ok(1, 4194304 - 56 - 1), "-I 4m boundary");
     storage_teardown();
     s = defaults();
@@ -654,7 +666,8 @@ static void test_eviction(void)
     }
     ok(last_ok, "the last 100 are readable");
     storage_stats_snapshot(&st);
-    ok(st.evictions > 8000 && st.curr_items == 1770 && st.evicted_unfetched > 0,
+    ok(st.evictions > 8000 && st.curr_items == 1770 && st.evicted_unfetched > 0 &&
+           st.direct_reclaims >= st.evictions,
        "evictions %" PRIu64 ", curr_items %" PRIu64 " (2 pages of 885)", st.evictions,
        st.curr_items);
     storage_teardown();
