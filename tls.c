@@ -1,0 +1,771 @@
+/*
+ * tls.c - TLS for the server: the process-wide SSL_CTX, per-connection
+ * sessions, the TLS transport, certificate reload and the TLS counters.
+ *
+ * This is the only file that includes OpenSSL headers. Connections see a
+ * struct transport whose ops are below; the listener sees an opaque session
+ * pointer. Built without TLS (configure --disable-tls), the same file
+ * compiles to stubs at the bottom, so no other file needs #ifdef TLS.
+ *
+ * Contexts: one SSL_CTX pointer, swapped under ctx_lock. A reload builds a
+ * complete new context with the same function as startup and validates it
+ * (key matches certificate, CA and ciphers load) before the swap, so a bad
+ * file never reaches the live context. SSL_new() takes its own reference on
+ * the context, so the old one lives exactly as long as its last connection.
+ * Rejected: reloading files into the live context (memcached 1.6 does; a
+ * mismatched key then leaves it with a certificate and no usable key, and
+ * every new handshake fails) and a read-write lock (the lock is taken only for
+ * SSL_new and the swap, both short).
+ *
+ * Handshake: the listener only allocates the SSL (cheap, no I/O); the worker
+ * drives SSL_do_handshake() as a non-blocking connection state. Before
+ * OpenSSL sees any byte, the first byte is peeked: anything but a TLS
+ * handshake record (plaintext commands, HTTP, scanners) fails at once.
+ * Every failed handshake is counted exactly once, wherever it fails: in
+ * SSL_do_handshake, at the peek, or when the connection is closed before the
+ * handshake finished (timeout, server shutdown).
+ *
+ * Writes: a gather of the caller's iovecs into a per-worker staging buffer
+ * of ssl_wbuf_size bytes (thread-local, so it needs no lock and is never
+ * shared between threads), then SSL_write. The chunk offered for a given
+ * leading byte is a pure function of the caller's bytes, so after a WANT the
+ * retry offers the same bytes, as OpenSSL requires. A slice at least a chunk
+ * long is written in place without the copy. Rejected: SSL_write per iovec
+ * (one TLS record per small reply) and a per-connection buffer (memory per
+ * idle connection).
+ *
+ * Reads: SSL_read into caller memory. Bytes OpenSSL already decrypted are
+ * reported by pending(); conn.c keeps reading while it is non-zero because
+ * the socket will not signal them. Without read-ahead OpenSSL never buffers
+ * undecrypted bytes beyond the current record, so SSL_pending is the whole
+ * answer.
+ *
+ * Must not depend on: conn, process, storage, libevent.
+ */
+#include "tls.h"
+
+#include "config.h"
+#include "logger.h"
+#include "settings.h"
+#include "transport.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef TLS
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#define TLS_RECORD_HANDSHAKE 0x16  /* first byte of a ClientHello record */
+#define TLS_DIRECT_CHUNK     16384 /* chunk size when a worker has no staging buffer */
+#define SESSION_ID_CONTEXT   "memcached-tls"
+
+/* Per-connection state, owned by the listener until handed to a worker. */
+struct tls_conn {
+    SSL *ssl;
+    bool has_peeked;     /* the first byte was checked to be a handshake record */
+    bool is_established; /* handshake completed */
+    bool is_counted;     /* a handshake failure was already counted */
+    bool is_fatal;       /* OpenSSL reported a fatal error: no close_notify */
+};
+
+static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX *live_ctx; /* guarded by ctx_lock */
+static int64_t loaded_at; /* monotonic seconds of the last successful load; atomic */
+
+static uint64_t handshake_errors; /* atomic */
+static uint64_t proto_errors;     /* atomic */
+static uint64_t new_sessions;     /* atomic */
+
+/* The worker's write staging buffer; thread-local, so only its owner sees it. */
+static __thread char *wbuf;
+static __thread size_t wbuf_cap;
+
+static int64_t monotonic_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+static void counter_incr(uint64_t *c)
+{
+    __atomic_add_fetch(c, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * The earliest queued OpenSSL error names the root cause (for a missing file
+ * it is the errno from fopen, the later ones only say "system lib").
+ */
+static void openssl_reason(char *out, size_t cap)
+{
+    unsigned long e = ERR_get_error();
+
+    if (e == 0) {
+        snprintf(out, cap, "unknown error");
+    } else {
+        ERR_error_string_n(e, out, cap);
+    }
+    ERR_clear_error();
+}
+
+/* "what: path : reason" in memcached's wording, so scripts matching it keep working. */
+static bool fail_load(char *err, size_t errlen, const char *what, const char *path)
+{
+    char reason[256];
+
+    openssl_reason(reason, sizeof(reason));
+    if (path != NULL) {
+        snprintf(err, errlen, "%s: %s : %s", what, path, reason);
+    } else {
+        snprintf(err, errlen, "%s : %s", what, reason);
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ context */
+
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    (void)ssl;
+    (void)sess;
+    counter_incr(&new_sessions);
+    return 0; /* we keep no reference: OpenSSL's cache owns the session */
+}
+
+/*
+ * With the cache, resumption is stateful (session IDs and, in TLS 1.3, one
+ * ticket that names a cached session), so every new session passes the
+ * callback and is counted. Without it, no tickets at all: the cheapest full
+ * handshake, and nothing to encrypt per connection that nobody resumes.
+ */
+static void ctx_set_sessions(SSL_CTX *ctx)
+{
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    if (settings->ssl_session_cache) {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SESSION_ID_CONTEXT,
+                                       sizeof(SESSION_ID_CONTEXT) - 1);
+        SSL_CTX_sess_set_new_cb(ctx, on_new_session);
+        SSL_CTX_set_num_tickets(ctx, 1);
+    } else {
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+        SSL_CTX_set_num_tickets(ctx, 0);
+    }
+}
+
+static bool ctx_set_protocol(SSL_CTX *ctx, char *err, size_t errlen)
+{
+    uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE;
+
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+    /* A client that closes without close_notify has simply gone away. */
+    opts |= SSL_OP_IGNORE_UNEXPECTED_EOF;
+#endif
+#ifdef SSL_OP_ENABLE_KTLS
+    if (settings->ssl_kernel_tls) {
+        opts |= SSL_OP_ENABLE_KTLS;
+    }
+#endif
+    SSL_CTX_set_options(ctx, opts);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                              SSL_MODE_RELEASE_BUFFERS);
+    if (!SSL_CTX_set_min_proto_version(ctx, settings->ssl_min_version)) {
+        return fail_load(err, errlen, "Error setting the minimum TLS version", NULL);
+    }
+    if (settings->ssl_ciphers != NULL && !SSL_CTX_set_cipher_list(ctx, settings->ssl_ciphers)) {
+        return fail_load(err, errlen, "Error setting the provided cipher(s)",
+                         settings->ssl_ciphers);
+    }
+    if (settings->ssl_ciphersuites != NULL &&
+        !SSL_CTX_set_ciphersuites(ctx, settings->ssl_ciphersuites)) {
+        return fail_load(err, errlen, "Error setting the provided ciphersuite(s)",
+                         settings->ssl_ciphersuites);
+    }
+    ctx_set_sessions(ctx);
+    return true;
+}
+
+static bool ctx_load_ca(SSL_CTX *ctx, char *err, size_t errlen)
+{
+    const char *ca = settings->ssl_ca_cert;
+    STACK_OF(X509_NAME) * names;
+
+    if (ca == NULL) {
+        return true;
+    }
+    if (!SSL_CTX_load_verify_locations(ctx, ca, NULL)) {
+        return fail_load(err, errlen, "Error loading the CA certificate", ca);
+    }
+    /* Sent in the CertificateRequest so a client can pick the right certificate. */
+    names = SSL_load_client_CA_file(ca);
+    if (names == NULL) {
+        return fail_load(err, errlen, "Error loading the CA certificate", ca);
+    }
+    SSL_CTX_set_client_CA_list(ctx, names);
+    return true;
+}
+
+static bool ctx_load_certs(SSL_CTX *ctx, char *err, size_t errlen)
+{
+    const char *chain = settings->ssl_chain_cert;
+    /* memcached: the key may live in the chain file when ssl_key is not given. */
+    const char *key = settings->ssl_key != NULL ? settings->ssl_key : chain;
+
+    if (chain == NULL) {
+        snprintf(err, errlen, "Error loading the certificate chain: no ssl_chain_cert given");
+        return false;
+    }
+    if (!SSL_CTX_use_certificate_chain_file(ctx, chain)) {
+        return fail_load(err, errlen, "Error loading the certificate chain", chain);
+    }
+    if (!SSL_CTX_use_PrivateKey_file(ctx, key, settings->ssl_keyformat)) {
+        return fail_load(err, errlen, "Error loading the key", key);
+    }
+    if (!SSL_CTX_check_private_key(ctx)) {
+        return fail_load(err, errlen, "Error validating the certificate", chain);
+    }
+    return ctx_load_ca(ctx, err, errlen);
+}
+
+/* A complete, validated context from the settings, or NULL with err filled. */
+static SSL_CTX *ctx_build(char *err, size_t errlen)
+{
+    SSL_CTX *ctx;
+
+    ERR_clear_error();
+    ctx = SSL_CTX_new(TLS_server_method());
+    if (ctx == NULL) {
+        fail_load(err, errlen, "Error creating the SSL context", NULL);
+        return NULL;
+    }
+    if (!ctx_set_protocol(ctx, err, errlen) || !ctx_load_certs(ctx, err, errlen)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* Install ctx as the live context; the old one is freed once its connections are. */
+static void ctx_swap(SSL_CTX *ctx)
+{
+    SSL_CTX *old;
+
+    pthread_mutex_lock(&ctx_lock);
+    old = live_ctx;
+    live_ctx = ctx;
+    __atomic_store_n(&loaded_at, monotonic_seconds(), __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&ctx_lock);
+    if (old != NULL) {
+        SSL_CTX_free(old);
+    }
+}
+
+static bool has_mutual_listener(void)
+{
+    for (int i = 0; i < settings->nlisten; i++) {
+        if (settings->listen[i].tls == LISTEN_TLS_MUTUAL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool tls_available(void)
+{
+    return true;
+}
+
+bool tls_setup(char *err, size_t errlen)
+{
+    SSL_CTX *ctx;
+
+    if (has_mutual_listener() && settings->ssl_ca_cert == NULL) {
+        snprintf(err, errlen,
+                 "an mtls: listener needs -o ssl_ca_cert to verify client certificates");
+        return false;
+    }
+#ifndef SSL_OP_ENABLE_KTLS
+    if (settings->ssl_kernel_tls) {
+        LOG_WARN("ssl_kernel_tls: this OpenSSL has no kernel TLS support; ignored");
+    }
+#endif
+    ctx = ctx_build(err, errlen);
+    if (ctx == NULL) {
+        return false;
+    }
+    ctx_swap(ctx);
+    return true;
+}
+
+void tls_teardown(void)
+{
+    pthread_mutex_lock(&ctx_lock);
+    SSL_CTX_free(live_ctx); /* NULL-safe */
+    live_ctx = NULL;
+    pthread_mutex_unlock(&ctx_lock);
+}
+
+bool tls_refresh_certs(char *err, size_t errlen)
+{
+    SSL_CTX *ctx;
+    bool is_live;
+
+    pthread_mutex_lock(&ctx_lock);
+    is_live = live_ctx != NULL;
+    pthread_mutex_unlock(&ctx_lock);
+    if (!is_live) {
+        snprintf(err, errlen, "Error TLS not enabled");
+        return false;
+    }
+    ctx = ctx_build(err, errlen);
+    if (ctx == NULL) {
+        LOG_WARN("certificate reload failed, still serving the previous certificate: %s", err);
+        return false;
+    }
+    ctx_swap(ctx);
+    LOG_INFO("certificates reloaded from %s", settings->ssl_chain_cert);
+    return true;
+}
+
+void tls_stats_snapshot(struct tls_stats *out)
+{
+    int64_t since = monotonic_seconds() - __atomic_load_n(&loaded_at, __ATOMIC_RELAXED);
+
+    out->ssl_handshake_errors = __atomic_load_n(&handshake_errors, __ATOMIC_RELAXED);
+    out->ssl_proto_errors = __atomic_load_n(&proto_errors, __ATOMIC_RELAXED);
+    out->ssl_new_sessions = __atomic_load_n(&new_sessions, __ATOMIC_RELAXED);
+    out->time_since_server_cert_refresh = since > 0 ? (uint64_t)since : 0;
+}
+
+/* ------------------------------------------------------------------ sessions */
+
+/* memcached's ssl_verify_mode values, and the two listener kinds that override them. */
+static int verify_flags(enum listen_tls kind)
+{
+    switch (kind) {
+    case LISTEN_TLS_MUTUAL:
+        return SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    case LISTEN_TLS_BASIC:
+        return SSL_VERIFY_NONE;
+    default:
+        break;
+    }
+    switch (settings->ssl_verify_mode) {
+    case 1:
+        return SSL_VERIFY_PEER;
+    case 2:
+        return SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    case 3:
+        return SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
+    default:
+        return SSL_VERIFY_NONE;
+    }
+}
+
+void *tls_session_create(int fd, enum listen_tls kind)
+{
+    struct tls_conn *tc = calloc(1, sizeof(*tc));
+
+    if (tc == NULL) {
+        return NULL;
+    }
+    ERR_clear_error();
+    pthread_mutex_lock(&ctx_lock);
+    tc->ssl = live_ctx != NULL ? SSL_new(live_ctx) : NULL;
+    pthread_mutex_unlock(&ctx_lock);
+    if (tc->ssl == NULL || SSL_set_fd(tc->ssl, fd) != 1) {
+        tls_session_destroy(tc);
+        ERR_clear_error();
+        return NULL;
+    }
+    SSL_set_verify(tc->ssl, verify_flags(kind), NULL);
+    SSL_set_accept_state(tc->ssl);
+    return tc;
+}
+
+void tls_session_destroy(void *session)
+{
+    struct tls_conn *tc = session;
+
+    if (tc != NULL) {
+        SSL_free(tc->ssl); /* NULL-safe */
+        free(tc);
+    }
+}
+
+/* ------------------------------------------------------------------ transport */
+
+/* "127.0.0.1:5555" or "[::1]:5555" for logs. */
+static void peer_name(int fd, char *out, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) != 0) {
+        snprintf(out, cap, "unknown peer");
+    } else if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(out, cap, "%s:%u", host, ntohs(in->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(out, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else {
+        snprintf(out, cap, "local peer");
+    }
+}
+
+/*
+ * The one place OpenSSL results become IO_* codes. ret is what the SSL_* call
+ * returned; errno must still be the call's. Protocol errors after the
+ * handshake count as ssl_proto_errors; the caller counts handshake failures.
+ */
+static ssize_t map_result(struct tls_conn *tc, int ret, const char *what)
+{
+    int saved_errno = errno;
+    char reason[256];
+
+    switch (SSL_get_error(tc->ssl, ret)) {
+    case SSL_ERROR_WANT_READ:
+        return IO_WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return IO_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        transport_set_error("%s: connection closed by peer", what);
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        tc->is_fatal = true;
+        ERR_clear_error();
+        if (saved_errno == 0) {
+            transport_set_error("%s: connection closed by peer", what);
+            return 0;
+        }
+        transport_set_error("%s: %s", what, strerror(saved_errno));
+        return IO_ERROR;
+    case SSL_ERROR_SSL:
+        tc->is_fatal = true;
+        openssl_reason(reason, sizeof(reason));
+        transport_set_error("%s: %s", what, reason);
+        if (tc->is_established) {
+            counter_incr(&proto_errors);
+        }
+        return IO_ERROR;
+    default:
+        tc->is_fatal = true;
+        ERR_clear_error();
+        transport_set_error("%s: unexpected OpenSSL state", what);
+        return IO_ERROR;
+    }
+}
+
+static ssize_t handshake_failed(struct transport *t, struct tls_conn *tc)
+{
+    char peer[INET6_ADDRSTRLEN + 16];
+
+    tc->is_fatal = true;
+    if (!tc->is_counted) {
+        tc->is_counted = true;
+        counter_incr(&handshake_errors);
+        peer_name(t->fd, peer, sizeof(peer));
+        LOG_INFO("<%d TLS handshake failed from %s: %s", t->fd, peer, transport_last_error());
+    }
+    return IO_ERROR;
+}
+
+/* 0 when the first byte is a TLS handshake record; IO_WANT_READ; or IO_ERROR. */
+static ssize_t peek_record_type(int fd)
+{
+    unsigned char b;
+    ssize_t n;
+
+    do {
+        n = recv(fd, &b, 1, MSG_PEEK);
+    } while (n < 0 && errno == EINTR);
+    if (n == 1 && b == TLS_RECORD_HANDSHAKE) {
+        return 0;
+    }
+    if (n == 1 && b >= 0x20 && b < 0x7f) {
+        transport_set_error("not a TLS handshake: plaintext? (first byte '%c')", b);
+        return IO_ERROR;
+    }
+    if (n == 1) {
+        transport_set_error("not a TLS handshake (first byte 0x%02x)", b);
+        return IO_ERROR;
+    }
+    if (n == 0) {
+        transport_set_error("connection closed before the TLS handshake");
+        return IO_ERROR;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return IO_WANT_READ;
+    }
+    transport_set_error("recv: %s", strerror(errno));
+    return IO_ERROR;
+}
+
+static void log_established(int fd, const SSL *ssl)
+{
+    if (logger_verbosity() >= 3) {
+        LOG_VERBOSE("<%d TLS handshake done: %s %s%s", fd, SSL_get_version(ssl),
+                    SSL_get_cipher_name(ssl), SSL_session_reused(ssl) ? " (resumed)" : "");
+    }
+}
+
+static ssize_t tls_handshake(struct transport *t)
+{
+    struct tls_conn *tc = t->impl;
+    ssize_t r;
+    int ret;
+
+    if (tc->is_established) {
+        return 0;
+    }
+    if (!tc->has_peeked) {
+        r = peek_record_type(t->fd);
+        if (r != 0) {
+            return r == IO_WANT_READ ? r : handshake_failed(t, tc);
+        }
+        tc->has_peeked = true;
+    }
+    ERR_clear_error();
+    errno = 0;
+    ret = SSL_do_handshake(tc->ssl);
+    if (ret == 1) {
+        tc->is_established = true;
+        log_established(t->fd, tc->ssl);
+        return 0;
+    }
+    r = map_result(tc, ret, "TLS handshake");
+    if (r == IO_WANT_READ || r == IO_WANT_WRITE) {
+        return r;
+    }
+    return handshake_failed(t, tc);
+}
+
+static ssize_t tls_read(struct transport *t, void *buf, size_t len)
+{
+    struct tls_conn *tc = t->impl;
+    int n;
+
+    if (len == 0) {
+        return 0;
+    }
+    ERR_clear_error();
+    errno = 0;
+    n = SSL_read(tc->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+    if (n > 0) {
+        return n;
+    }
+    return map_result(tc, n, "SSL_read");
+}
+
+/*
+ * The chunk starting `skip` bytes into the iovecs: min(remaining, capacity)
+ * bytes, in place when one slice covers it, else copied into the staging
+ * buffer. Returns its length (0 when nothing remains) and sets *src.
+ */
+static size_t gather(const struct iovec *iov, int iovcnt, size_t skip, const char **src)
+{
+    size_t cap = wbuf != NULL ? wbuf_cap : TLS_DIRECT_CHUNK;
+    size_t n = 0;
+    int i = 0;
+
+    while (i < iovcnt && skip >= iov[i].iov_len) {
+        skip -= iov[i++].iov_len;
+    }
+    if (i == iovcnt) {
+        return 0;
+    }
+    if (iov[i].iov_len - skip >= cap || wbuf == NULL) {
+        *src = (const char *)iov[i].iov_base + skip;
+        n = iov[i].iov_len - skip;
+        return n < cap ? n : cap;
+    }
+    for (; i < iovcnt && n < cap; i++, skip = 0) {
+        size_t take = iov[i].iov_len - skip;
+        take = take < cap - n ? take : cap - n;
+        memcpy(wbuf + n, (const char *)iov[i].iov_base + skip, take);
+        n += take;
+    }
+    *src = wbuf;
+    return n;
+}
+
+static ssize_t tls_writev(struct transport *t, const struct iovec *iov, int iovcnt)
+{
+    struct tls_conn *tc = t->impl;
+    size_t done = 0;
+
+    for (;;) {
+        const char *src = NULL;
+        size_t n = gather(iov, iovcnt, done, &src);
+        ssize_t r;
+        int w;
+
+        if (n == 0) {
+            return (ssize_t)done;
+        }
+        ERR_clear_error();
+        errno = 0;
+        w = SSL_write(tc->ssl, src, (int)n);
+        if (w > 0) {
+            done += (size_t)w;
+            if ((size_t)w < n) {
+                return (ssize_t)done; /* partial: the socket is full */
+            }
+            continue;
+        }
+        r = map_result(tc, w, "SSL_write");
+        /* After a WANT the caller retries from `done` with the same bytes. */
+        if (done > 0 && (r == IO_WANT_READ || r == IO_WANT_WRITE)) {
+            return (ssize_t)done;
+        }
+        return r == 0 ? IO_ERROR : r;
+    }
+}
+
+static size_t tls_pending(const struct transport *t)
+{
+    const struct tls_conn *tc = t->impl;
+    int n;
+
+    if (tc == NULL || tc->ssl == NULL) {
+        return 0;
+    }
+    n = SSL_pending(tc->ssl);
+    return n > 0 ? (size_t)n : 0;
+}
+
+static void tls_close(struct transport *t)
+{
+    struct tls_conn *tc = t->impl;
+
+    if (tc != NULL) {
+        if (!tc->is_established && !tc->is_counted) {
+            transport_set_error("closed before the handshake finished");
+            handshake_failed(t, tc);
+        }
+        if (tc->is_established && !tc->is_fatal) {
+            /* Best effort close_notify; never wait for the peer's. */
+            ERR_clear_error();
+            SSL_shutdown(tc->ssl);
+        }
+        tls_session_destroy(tc);
+        t->impl = NULL;
+        ERR_clear_error();
+    }
+    if (t->fd >= 0) {
+        close(t->fd);
+        t->fd = -1;
+    }
+}
+
+static const struct transport_ops tls_ops = {
+    .handshake = tls_handshake,
+    .read = tls_read,
+    .writev = tls_writev,
+    .pending = tls_pending,
+    .close = tls_close,
+    .name = "tls",
+};
+
+void tls_transport_init(struct transport *t, int fd, void *session)
+{
+    t->ops = &tls_ops;
+    t->fd = fd;
+    t->impl = session;
+}
+
+bool tls_worker_setup(void)
+{
+    size_t size = settings->ssl_wbuf_size > 0 ? (size_t)settings->ssl_wbuf_size : 16384;
+
+    if (wbuf != NULL) {
+        return true;
+    }
+    wbuf = malloc(size);
+    if (wbuf == NULL) {
+        return false; /* writes still work, chunked in place */
+    }
+    wbuf_cap = size;
+    return true;
+}
+
+void tls_worker_teardown(void)
+{
+    free(wbuf);
+    wbuf = NULL;
+    wbuf_cap = 0;
+}
+
+#else /* !TLS: the same API, reporting that TLS is not compiled in */
+
+bool tls_available(void)
+{
+    return false;
+}
+
+bool tls_setup(char *err, size_t errlen)
+{
+    snprintf(err, errlen, "TLS support was not compiled in (built with --disable-tls)");
+    return false;
+}
+
+void tls_teardown(void)
+{
+}
+
+void *tls_session_create(int fd, enum listen_tls kind)
+{
+    (void)fd;
+    (void)kind;
+    return NULL;
+}
+
+void tls_session_destroy(void *session)
+{
+    (void)session;
+}
+
+void tls_transport_init(struct transport *t, int fd, void *session)
+{
+    (void)session;
+    transport_tcp_init(t, fd);
+}
+
+bool tls_refresh_certs(char *err, size_t errlen)
+{
+    snprintf(err, errlen, "Error TLS not enabled");
+    return false;
+}
+
+void tls_stats_snapshot(struct tls_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+}
+
+bool tls_worker_setup(void)
+{
+    return true;
+}
+
+void tls_worker_teardown(void)
+{
+}
+
+#endif /* TLS */
