@@ -816,6 +816,35 @@ static void test_balance(void)
     storage_teardown();
 }
 
+static void test_hash_growth(void)
+{
+    struct settings s = defaults();
+    char key[32];
+    int found = 0;
+    struct storage_stats st;
+    bool expanded_midway = false;
+
+    s.hashpower_init = 10;
+    setup(&s);
+    for (int i = 0; i < 200000; i++) {
+        snprintf(key, sizeof(key), "key:%d", i);
+        set_str(key, "v");
+        if (i == 150000) {
+            storage_stats_snapshot(&st);
+            expanded_midway = st.hash_power_level > 10;
+        }
+    }
+    for (int i = 0; i < 200000; i++) {
+        snprintf(key, sizeof(key), "key:%d", i);
+        found += has(key);
+    }
+    storage_stats_snapshot(&st);
+    ok(expanded_midway && found == 200000, "200k items all found across online expansions");
+    ok(st.hash_power_level == 18 && st.hash_is_expanding == 0 && st.curr_items == 200000,
+       "hash_power_level 18, expansion finished by lookups");
+    storage_teardown();
+}
+
 static void test_refcount(void)
 {
     struct settings s = defaults();
@@ -1067,6 +1096,7 @@ int main(void)
     test_no_evict();
     test_page_move();
     test_balance();
+    test_hash_growth();
     test_refcount();
     test_memlimit();
     test_cachedump_and_reset();
