@@ -368,8 +368,8 @@ static int verify_flags(enum listen_tls kind)
         return SSL_VERIFY_PEER;
     case 2:
         return SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    case 3:
-        return SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE;
+    case 3: /* memcached's "once" also requires the certificate */
+        return SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT | SSL_VERIFY_CLIENT_ONCE;
     default:
         return SSL_VERIFY_NONE;
     }
