@@ -398,7 +398,7 @@ enum proto_status proto_meta_parse(struct proto_meta_request *m, const char *buf
         m->err = PROTO_META_ERR_ERROR;
         return PROTO_OK;
     }
-    if (m->nwords >= 2) {
+    if (m->nwords >= 2 && m->cmd != PROTO_META_NOOP) {
         m->key = m->words[1];
         m->nkey = m->key.len;
     }
