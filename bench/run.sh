@@ -13,6 +13,9 @@
 #                     [--modes tls,plain] [--control a,b|none] [--results F]
 # Environment: OURS_BIN REF_BIN MCBENCH ROUNDS ROUND_SECS SCENARIOS MODES
 #              CONTROL IDLE_CONNS IDLE_ROUNDS SERVER_CPU CLIENT_CPU RESULTS
+
+# `make bench` may start us with sh; the rest of this file needs bash.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -u
 
 cd "$(dirname "$0")/.." || exit 1

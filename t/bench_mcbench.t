@@ -75,7 +75,7 @@ my @to = ('-p', $srv->port, tls_opts());
     is($r->{sets} + $r->{gets}, $r->{ops}, 'sets + gets = ops');
     like($r->{server_cpu_us_per_op} // '', qr/^\d+(\.\d+)?$/, 'server CPU per op measured');
     cmp_ok($r->{duration_s} // 0, '>=', 0.95, 'ran about one second (lower bound)');
-    cmp_ok($r->{duration_s} // 9, '<', 2, 'ran about one second (upper bound)');
+    cmp_ok($r->{duration_s} // 9, '<', 3, 'ran about one second (upper bound)');
     cmp_ok($r->{p50_us} // 0, '>', 0, 'p50 > 0');
     cmp_ok($r->{p50_us} // 0, '<=', $r->{p99_us} // 0, 'p50 <= p99');
 }
