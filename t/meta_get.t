@@ -244,6 +244,16 @@ my $big = join '', map { chr(65 + $_ % 26) } 0 .. 99_999;
 raw_is($s, "ms big 100000\r\n$big\r\n", "HD\r\n", "store 100000 bytes");
 mc_is($s, "mg big s v\r\n", "VA 100000 s100000\r\n$big\r\n", "read 100000 bytes back");
 
+# --- a value above slab_chunk_max (512 KiB) is stored in chunks ---
+my $huge = join '', map { chr(97 + $_ % 26) } 0 .. 699_999;
+raw_is($s, "ms chunked 700000 T0\r\n$huge\r\n", "HD\r\n", "store 700000 bytes");
+mc_is($s, "mg chunked s v k\r\n", "VA 700000 s700000 kchunked\r\n$huge\r\n", "read 700000 bytes back");
+mc_is($s, "ma chunked\r\n", "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n",
+      "a chunked value is never a number");
+mc_is($s, "ms chunked 3 MA\r\nEND\r\n", "HD\r\n", "append to a chunked value");
+mc_is($s, "mg chunked s\r\n", "HD s700003\r\n", "appended length");
+mc_is($s, "md chunked q\r\n", "", "delete it");
+
 # --- last access grows while untouched (the one sleep in this file) ---
 mc_is($s, "ms lk 1 T100\r\nx\r\n", "HD\r\n", "store lk");
 sleep 2;

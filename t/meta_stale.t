@@ -104,6 +104,13 @@ mc_is($ca, "mg viv3 t\r\n", "HD t-1 Z\r\n", "no TTL");
 mc_is($ca, "md viv3\r\n", "HD\r\n", "deleting the stub");
 mc_is($cb, "mg viv3 N30\r\n", "HD W\r\n", "lets the next caller win again");
 
+# Many clients race for the same missing key: exactly one wins.
+my @socks = map { $srv->new_sock } 1 .. 8;
+send_all($_, "mg hot N30 v O1\r\nmn\r\n") for @socks;
+my @replies = map { my $r = read_until($_, sub { $_[0] =~ /MN\r\n\z/ }); $r } @socks;
+is(scalar(grep { $_ eq "VA 0 O1 W\r\n\r\nMN\r\n" } @replies), 1, "one W among 8 racing clients");
+is(scalar(grep { $_ eq "VA 0 O1 Z\r\n\r\nMN\r\n" } @replies), 7, "seven Z");
+
 # --- md I: invalidate; stale data is served, one client revalidates ---
 mc_is($ca, "ms inv 3 T100\r\nold\r\n", "HD\r\n", "store inv");
 my $c1 = cas_of($ca, 'inv');
