@@ -96,6 +96,9 @@ enum process_status process_reply(struct session *s, enum proto_reply code, bool
     size_t len;
     char *p;
 
+    if (logger_verbosity() > 1) {
+        LOG_INFO(">%d %s%s", s->conn_id, noreply ? "NOREPLY " : "", proto_reply_text(code, &len));
+    }
     if (noreply) {
         return PROCESS_OK;
     }
@@ -214,6 +217,7 @@ static bool get_one(struct session *s, const char *key, size_t nkey, const struc
     if (it == NULL) {
         return true;
     }
+    LOG_INFO(">%d sending key %.*s", s->conn_id, (int)nkey, key);
     return queue_value(s, it, with_cas);
 }
 
@@ -245,6 +249,7 @@ static enum process_status exec_get(struct session *s, const struct request *r, 
     if (!resp_add(&s->out, "END\r\n", 5)) {
         return get_fail(s, since, PROTO_REPLY_NO_MEMORY_GET);
     }
+    LOG_INFO(">%d END", s->conn_id);
     mark_flushed(s);
     return PROCESS_OK;
 }
@@ -654,6 +659,7 @@ enum process_status process_input(struct session *s, char *buf, size_t len, size
     case PROTO_OK:
         break;
     }
+    LOG_INFO("<%d %.*s", s->conn_id, (int)r.line.len, buf);
     if (r.cmd == PROTO_CMD_META) {
         *consumed = 0;
         return run_meta(s, &r, buf, len, consumed);

@@ -707,6 +707,7 @@ static void parse_extstore(struct request *r, const char *buf, const struct prot
 
 struct cmd_entry {
     const char *name;
+    size_t len;
     enum proto_cmd cmd;
     uint8_t min_words; /* memcached's WANT_TOKENS bounds, minus its terminal token */
     uint8_t max_words;
@@ -715,42 +716,49 @@ struct cmd_entry {
 
 #define ANY PROTO_MAX_WORDS
 
+/* clang-format off */
+#define C(name, cmd, lo, hi, fn) {name, sizeof(name) - 1, cmd, lo, hi, fn}
+
 static const struct cmd_entry cmd_table[] = {
-    {"get", PROTO_CMD_GET, 2, ANY, parse_get},
-    {"gets", PROTO_CMD_GETS, 2, ANY, parse_get},
-    {"gat", PROTO_CMD_GAT, 2, ANY, parse_gat},
-    {"gats", PROTO_CMD_GATS, 2, ANY, parse_gat},
-    {"bget", PROTO_CMD_GET, 2, ANY, parse_get}, /* ancient alias, still answered */
-    {"set", PROTO_CMD_SET, 5, 6, parse_store},
-    {"add", PROTO_CMD_ADD, 5, 6, parse_store},
-    {"replace", PROTO_CMD_REPLACE, 5, 6, parse_store},
-    {"append", PROTO_CMD_APPEND, 5, 6, parse_store},
-    {"prepend", PROTO_CMD_PREPEND, 5, 6, parse_store},
-    {"cas", PROTO_CMD_CAS, 6, 7, parse_store},
-    {"incr", PROTO_CMD_INCR, 3, 4, parse_arith},
-    {"decr", PROTO_CMD_DECR, 3, 4, parse_arith},
-    {"delete", PROTO_CMD_DELETE, 2, 4, parse_delete},
-    {"touch", PROTO_CMD_TOUCH, 3, 4, parse_touch},
-    {"flush_all", PROTO_CMD_FLUSH_ALL, 1, 3, parse_flush},
-    {"version", PROTO_CMD_VERSION, 1, ANY, NULL},
-    {"verbosity", PROTO_CMD_VERBOSITY, 2, 3, parse_verbosity},
-    {"quit", PROTO_CMD_QUIT, 1, ANY, NULL},
-    {"stats", PROTO_CMD_STATS, 1, ANY, parse_stats},
-    {"shutdown", PROTO_CMD_SHUTDOWN, 1, ANY, parse_shutdown},
-    {"cache_memlimit", PROTO_CMD_CACHE_MEMLIMIT, 2, 3, parse_memlimit},
-    {"refresh_certs", PROTO_CMD_REFRESH_CERTS, 1, ANY, parse_noreply_only},
-    {"slabs", PROTO_CMD_ADMIN, 1, ANY, parse_slabs},
-    {"lru", PROTO_CMD_ADMIN, 2, ANY, parse_lru},
-    {"lru_crawler", PROTO_CMD_ADMIN, 1, ANY, parse_lru_crawler},
-    {"watch", PROTO_CMD_ADMIN, 1, ANY, parse_watch},
-    {"extstore", PROTO_CMD_ADMIN, 2, ANY, parse_extstore},
+    C("get", PROTO_CMD_GET, 2, ANY, parse_get),
+    C("gets", PROTO_CMD_GETS, 2, ANY, parse_get),
+    C("gat", PROTO_CMD_GAT, 2, ANY, parse_gat),
+    C("gats", PROTO_CMD_GATS, 2, ANY, parse_gat),
+    C("bget", PROTO_CMD_GET, 2, ANY, parse_get), /* ancient alias, still answered */
+    C("set", PROTO_CMD_SET, 5, 6, parse_store),
+    C("add", PROTO_CMD_ADD, 5, 6, parse_store),
+    C("replace", PROTO_CMD_REPLACE, 5, 6, parse_store),
+    C("append", PROTO_CMD_APPEND, 5, 6, parse_store),
+    C("prepend", PROTO_CMD_PREPEND, 5, 6, parse_store),
+    C("cas", PROTO_CMD_CAS, 6, 7, parse_store),
+    C("incr", PROTO_CMD_INCR, 3, 4, parse_arith),
+    C("decr", PROTO_CMD_DECR, 3, 4, parse_arith),
+    C("delete", PROTO_CMD_DELETE, 2, 4, parse_delete),
+    C("touch", PROTO_CMD_TOUCH, 3, 4, parse_touch),
+    C("flush_all", PROTO_CMD_FLUSH_ALL, 1, 3, parse_flush),
+    C("version", PROTO_CMD_VERSION, 1, ANY, NULL),
+    C("verbosity", PROTO_CMD_VERBOSITY, 2, 3, parse_verbosity),
+    C("quit", PROTO_CMD_QUIT, 1, ANY, NULL),
+    C("stats", PROTO_CMD_STATS, 1, ANY, parse_stats),
+    C("shutdown", PROTO_CMD_SHUTDOWN, 1, ANY, parse_shutdown),
+    C("cache_memlimit", PROTO_CMD_CACHE_MEMLIMIT, 2, 3, parse_memlimit),
+    C("refresh_certs", PROTO_CMD_REFRESH_CERTS, 1, ANY, parse_noreply_only),
+    C("slabs", PROTO_CMD_ADMIN, 1, ANY, parse_slabs),
+    C("lru", PROTO_CMD_ADMIN, 2, ANY, parse_lru),
+    C("lru_crawler", PROTO_CMD_ADMIN, 1, ANY, parse_lru_crawler),
+    C("watch", PROTO_CMD_ADMIN, 1, ANY, parse_watch),
+    C("extstore", PROTO_CMD_ADMIN, 2, ANY, parse_extstore),
 };
+/* clang-format on */
+
+#undef C
 
 static const struct cmd_entry *find_cmd(const char *buf, struct proto_token t)
 {
     for (size_t i = 0; i < sizeof(cmd_table) / sizeof(cmd_table[0]); i++) {
-        if (proto_word_is(buf, t, cmd_table[i].name)) {
-            return &cmd_table[i];
+        const struct cmd_entry *e = &cmd_table[i];
+        if (t.len == e->len && memcmp(buf + t.off, e->name, e->len) == 0) {
+            return e;
         }
     }
     return NULL;
