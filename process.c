@@ -364,6 +364,11 @@ enum process_status process_value_done(struct session *s)
     bool noreply = (s->value_opts & OPT_NOREPLY) != 0;
     enum proto_reply code = PROTO_REPLY_BAD_CHUNK;
 
+#ifdef HAVE_PROCESS_META
+    if (s->value_cmd == PROCESS_META_VALUE_CMD) {
+        return process_meta_value_done(s);
+    }
+#endif
     s->value_item = NULL;
     if (it == NULL) {
         return PROCESS_OK;
