@@ -424,16 +424,27 @@ sub cleanup_dir {
     my $tb = Test::More->builder;
     if ($KEEP_LOGS || !$tb->is_passing) {
         Test::More::diag("server log kept: $self->{log} (args: @{$self->{argv} // []})")
-            unless $self->{diag_done}++;
+        unless $self->{diag_done}++;
         return;
     }
     remove_tree($self->{dir});
 }
 
+# Servers that go out of scope get SIGTERM at once but are reaped at END,
+# so a test does not wait for each one's shutdown (the reference checks its
+# stop flag only once a second).
+my @PENDING;
+
 sub DESTROY {
     my ($self) = @_;
     return unless $self->{owner} && $self->{owner} == $$;
-    $self->stop;
+    delete $self->{sock};
+    if ($self->{pid}) {
+        CORE::kill('TERM', $self->{pid});
+        push @PENDING, { pid => delete $self->{pid}, dir => $self->{dir},
+            log => $self->{log}, argv => $self->{argv} };
+        return;
+    }
     $self->cleanup_dir;
 }
 
@@ -443,6 +454,18 @@ END {
         next unless $s;
         $s->stop;
         $s->cleanup_dir;
+    }
+    my $deadline = time + 5;
+    for my $p (@PENDING) {
+        while (waitpid($p->{pid}, WNOHANG) == 0) {
+            if (time > $deadline) {
+                CORE::kill('KILL', $p->{pid});
+                waitpid($p->{pid}, 0);
+                last;
+            }
+            sleep 0.02;
+        }
+        cleanup_dir($p);
     }
     $? = $rc;
 }
