@@ -39,9 +39,12 @@
 #include <event2/event.h>
 #include <event2/event_struct.h>
 
-#define RBUF_SIZE      16384
-#define RBUF_MAX       (2 * 1024 * 1024) /* longest request line (multi-get) we buffer */
-#define RBUF_CACHE_MAX 16
+#define RBUF_SIZE            16384
+#define RBUF_MAX             (2 * 1024 * 1024) /* longest request line (multi-get) we buffer */
+#define RBUF_CACHE_MAX       16
+#define FLUSH_AT             (1024 * 1024) /* write queued replies before parsing more */
+#define STALL_SECONDS        2 /* no write progress this long + over the limit = close */
+#define CONN_OUTPUT_LIMIT_MB 16
 
 enum conn_state {
     CONN_HANDSHAKE,
@@ -77,6 +80,7 @@ struct conn {
     bool is_unix;
     uint32_t last_cmd; /* relative time of the last request; atomic */
     uint32_t created;
+    uint32_t write_progress; /* relative time of the last write progress */
     int id;
     struct sockaddr_storage peer;
     socklen_t peer_len;
@@ -340,6 +344,11 @@ static enum step step_read(struct conn *c, int *budget)
         if (st != PROCESS_OK) {
             return after_request(c, st);
         }
+        /* Bound the queue: a long pipeline of large gets is written as it goes. */
+        if (resp_bytes(&c->s.out) >= FLUSH_AT) {
+            set_state(c, CONN_WRITE);
+            return STEP_CONTINUE;
+        }
     }
     return read_more(c);
 }
@@ -416,6 +425,9 @@ static enum step write_done(struct conn *c)
 
 static enum step step_write(struct conn *c)
 {
+    if (c->write_progress == 0) {
+        c->write_progress = clock_now();
+    }
     while (!resp_is_empty(&c->s.out)) {
         int cnt;
         const struct iovec *iov = resp_iov(&c->s.out, &cnt);
@@ -426,7 +438,9 @@ static enum step step_write(struct conn *c)
         }
         STATS_ADD(c->owner->stats, bytes_written, (uint64_t)n);
         resp_consume(&c->s.out, (size_t)n);
+        c->write_progress = clock_now();
     }
+    c->write_progress = 0;
     return write_done(c);
 }
 
@@ -520,18 +534,38 @@ bool conn_create(struct conn_owner *o, const struct conn_new_info *info)
     return true;
 }
 
+/* A client that stopped reading while holding a large backlog of replies. */
+static bool is_output_stalled(const struct conn *c, uint32_t now)
+{
+    size_t limit = (size_t)CONN_OUTPUT_LIMIT_MB * 1024 * 1024;
+
+    return limit > 0 && c->state == CONN_WRITE && resp_bytes(&c->s.out) > limit &&
+           c->write_progress != 0 && now - c->write_progress >= STALL_SECONDS;
+}
+
 static bool is_stale(const struct conn *c, uint32_t now)
 {
     int st = __atomic_load_n(&c->state, __ATOMIC_RELAXED);
 
+    if (is_output_stalled(c, now)) {
+        STATS_INCR(c->owner->stats, conns_output_overflow);
+        LOG_INFO("<%d not reading its replies (%zu bytes queued), closing", c->id,
+                 resp_bytes(&c->s.out));
+        return true;
+    }
     if (st == CONN_HANDSHAKE && settings->ssl_handshake_timeout > 0 &&
         now - c->created >= (uint32_t)settings->ssl_handshake_timeout) {
         stats_handshake_timeout();
         LOG_INFO("<%d TLS handshake timed out", c->id);
         return true;
     }
-    return settings->idle_timeout > 0 && st == CONN_READ && c->rstart == c->rend &&
-           resp_is_empty(&c->s.out) && now - c->last_cmd > (uint32_t)settings->idle_timeout;
+    if (settings->idle_timeout > 0 && st == CONN_READ && c->rstart == c->rend &&
+        resp_is_empty(&c->s.out) && now - c->last_cmd > (uint32_t)settings->idle_timeout) {
+        STATS_INCR(c->owner->stats, idle_kicks);
+        LOG_INFO("<%d closing idle connection", c->id);
+        return true;
+    }
+    return false;
 }
 
 void conn_sweep(struct conn_owner *o)
@@ -543,10 +577,6 @@ void conn_sweep(struct conn_owner *o)
     while (c != NULL) {
         struct conn *next = c->next;
         if (is_stale(c, now)) {
-            if (__atomic_load_n(&c->state, __ATOMIC_RELAXED) != CONN_HANDSHAKE) {
-                STATS_INCR(o->stats, idle_kicks);
-            }
-            LOG_INFO("<%d closing idle connection", c->id);
             conn_close(c);
         }
         c = next;
@@ -592,9 +622,12 @@ static void format_addr(const struct sockaddr_storage *ss, socklen_t len, char *
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
         snprintf(out, cap, "tcp6:[%s]:%u", host, ntohs(in6->sin6_port));
-    } else if (ss->ss_family == AF_UNIX) {
+    } else if (ss->ss_family == AF_UNIX && len > sizeof(sa_family_t)) {
         const struct sockaddr_un *un = (const struct sockaddr_un *)ss;
         snprintf(out, cap, "unix:%s", un->sun_path);
+    } else if (ss->ss_family == AF_UNIX) {
+        /* an unnamed UNIX peer: memcached prints its unknown-family form */
+        snprintf(out, cap, "?:<AF 0>");
     } else {
         snprintf(out, cap, "unknown");
     }
@@ -609,14 +642,11 @@ static void emit_one(const struct conn *c, void (*emit)(void *, const char *, co
     uint32_t last = __atomic_load_n(&c->last_cmd, __ATOMIC_RELAXED);
 
     snprintf(name, sizeof(name), "%d:addr", c->id);
-    format_addr(c->is_unix ? &c->listen : &c->peer, c->is_unix ? c->listen_len : c->peer_len, val,
-                sizeof(val));
+    format_addr(&c->peer, c->peer_len, val, sizeof(val));
     emit(ctx, name, val);
-    if (!c->is_unix) {
-        snprintf(name, sizeof(name), "%d:listen_addr", c->id);
-        format_addr(&c->listen, c->listen_len, val, sizeof(val));
-        emit(ctx, name, val);
-    }
+    snprintf(name, sizeof(name), "%d:listen_addr", c->id);
+    format_addr(&c->listen, c->listen_len, val, sizeof(val));
+    emit(ctx, name, val);
     snprintf(name, sizeof(name), "%d:state", c->id);
     emit(ctx, name, state_name(c, st));
     snprintf(name, sizeof(name), "%d:secs_since_last_cmd", c->id);

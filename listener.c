@@ -97,14 +97,20 @@ static void backoff_cb(evutil_socket_t fd, short what, void *arg)
     set_accepting(true);
 }
 
-/* memcached keeps 5 descriptors per worker in reserve below -c. */
-static bool over_limit(void)
+/*
+ * memcached keeps 5 descriptors per worker in reserve below -c. The fd test
+ * is ours: the descriptor limit is -c itself (daemon.c), so a descriptor this
+ * close to it means the table is nearly full, and refusing now with a message
+ * beats failing the next accept with EMFILE and no message.
+ */
+static bool over_limit(int fd)
 {
     struct server_stats ss;
     uint64_t reserved = 5 * (uint64_t)settings->num_threads;
 
     stats_server_snapshot(&ss);
-    return ss.curr_conns + reserved >= (uint64_t)settings->maxconns - 1;
+    return ss.curr_conns + reserved >= (uint64_t)settings->maxconns - 1 ||
+           fd >= settings->maxconns - 2;
 }
 
 static void reject(int fd)
@@ -156,7 +162,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
             return;
         }
         backoff_ms = 0;
-        if (over_limit()) {
+        if (over_limit(fd)) {
             if (settings->maxconns_fast) {
                 reject(fd);
                 continue;
