@@ -30,6 +30,23 @@ sub raw_get_is {
     is(MCTest::sync_reply($s, "get $k\r\n"), $want, $name);
 }
 
+# A result shorter than the stored value: memcached rewrites the item in
+# place, right-padded with spaces to the old length, when it holds the only
+# reference; if a background thread (LRU maintainer/crawler) holds the item
+# at that instant it stores a new item of the exact length instead. Both
+# forms are accepted; nothing else is.
+sub shorter_is {
+    my ($k, $flags, $oldlen, $num, $name) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    # (an earlier step may itself have taken the exact-length path, so any
+    # padding up to the old length is accepted)
+    my $got = MCTest::sync_reply($s, "get $k\r\n");
+    my @ok = map { "VALUE $k $flags $_\r\n" . $num . (' ' x ($_ - length $num)) . "\r\nEND\r\n" }
+        length($num) .. $oldlen;
+    ok(defined $got && grep({ $got eq $_ } @ok), $name)
+        or diag("got: " . ($got // 'undef') . "\nwant: $ok[-1]\n  or shorter padding");
+}
+
 my $NONNUM = "CLIENT_ERROR cannot increment or decrement non-numeric value\r\n";
 my $BADDELTA = "CLIENT_ERROR invalid numeric delta argument\r\n";
 
@@ -39,13 +56,13 @@ reply_is("incr n 1\r\n", "2\r\n", 'incr 1');
 reply_is("incr n 8\r\n", "10\r\n", 'incr to two digits');
 raw_get_is('n', "VALUE n 0 2\r\n10\r\nEND\r\n", 'value grew to 2 bytes');
 reply_is("decr n 1\r\n", "9\r\n", 'decr to one digit');
-raw_get_is('n', "VALUE n 0 2\r\n9 \r\nEND\r\n", 'shorter result is space-padded in place');
+shorter_is('n', 0, 2, '9', 'shorter result is space-padded in place');
 reply_is("incr n 91\r\n", "100\r\n", 'incr from padded value');
 raw_get_is('n', "VALUE n 0 3\r\n100\r\nEND\r\n", 'padded value grows');
 reply_is("decr n 1\r\n", "99\r\n", 'decr 100 -> 99');
-raw_get_is('n', "VALUE n 0 3\r\n99 \r\nEND\r\n", 'length stays 3');
+shorter_is('n', 0, 3, '99', 'length stays 3');
 reply_is("decr n 1000\r\n", "0\r\n", 'decr floors at 0');
-raw_get_is('n', "VALUE n 0 3\r\n0  \r\nEND\r\n", 'zero padded to old length');
+shorter_is('n', 0, 3, '0', 'zero padded to old length');
 reply_is("decr n 1\r\n", "0\r\n", 'decr at 0 stays 0');
 reply_is("incr n 0\r\n", "0\r\n", 'incr by 0');
 
@@ -53,7 +70,7 @@ reply_is("incr n 0\r\n", "0\r\n", 'incr by 0');
 set_ok('w', '18446744073709551614');
 reply_is("incr w 1\r\n", "18446744073709551615\r\n", 'incr to 2^64-1');
 reply_is("incr w 1\r\n", "0\r\n", 'incr wraps to 0');
-raw_get_is('w', "VALUE w 0 20\r\n0" . (' ' x 19) . "\r\nEND\r\n", 'wrapped value padded to 20 bytes');
+shorter_is('w', 0, 20, '0', 'wrapped value padded to 20 bytes');
 reply_is("incr w 18446744073709551615\r\n", "18446744073709551615\r\n", 'delta 2^64-1');
 reply_is("incr w 2\r\n", "1\r\n", 'wrap by more than one');
 set_ok('w2', '5');
@@ -72,20 +89,20 @@ reply_is("incr f 0\r\n", "100\r\n", 'incr 0');
 my ($cas3) = MCTest::mem_gets($s, 'f');
 ok($cas3 != $cas2, 'even incr 0 changes cas');
 reply_is("decr f 1\r\n", "99\r\n", 'in-place decr');
-raw_get_is('f', "VALUE f 1234 3\r\n99 \r\nEND\r\n", 'flags kept in place');
+shorter_is('f', 1234, 3, '99', 'flags kept in place');
 
 # ---- value parsing
 set_ok('z', '007');
 reply_is("incr z 0\r\n", "7\r\n", 'leading zeros');
-raw_get_is('z', "VALUE z 0 3\r\n7  \r\nEND\r\n", 'rewritten without zeros');
+shorter_is('z', 0, 3, '7', 'rewritten without zeros');
 set_ok('sp', ' 12');
 reply_is("incr sp 1\r\n", "13\r\n", 'leading space accepted');
 set_ok('sp2', '12 ');
 reply_is("incr sp2 1\r\n", "13\r\n", 'trailing space accepted');
-raw_get_is('sp2', "VALUE sp2 0 3\r\n13 \r\nEND\r\n", 'trailing-space value rewritten');
+shorter_is('sp2', 0, 3, '13', 'trailing-space value rewritten');
 set_ok('sp3', '1 23');
 reply_is("incr sp3 1\r\n", "2\r\n", 'number ends at the first space');
-raw_get_is('sp3', "VALUE sp3 0 4\r\n2   \r\nEND\r\n", 'rest of the value overwritten with spaces');
+shorter_is('sp3', 0, 4, '2', 'rest of the value overwritten with spaces');
 set_ok('abc', 'abc');
 reply_is("incr abc 1\r\n", $NONNUM, 'incr non-numeric');
 reply_is("decr abc 1\r\n", $NONNUM, 'decr non-numeric');

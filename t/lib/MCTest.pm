@@ -673,12 +673,17 @@ sub cmd_lines {
     return $out;
 }
 
-# Send $raw followed by "version\r\n" and return everything that arrived
-# before the VERSION line: '' proves that $raw produced no reply at all.
-# undef if the VERSION line never arrives (hang, or connection closed).
+# Send $raw, then "version\r\n" in a separate write, and return everything
+# that arrived before the VERSION line: '' proves that $raw produced no
+# reply at all. undef if the VERSION line never arrives (hang, or closed).
+# (Separate writes: over TLS the reference leaves bytes that share a TLS
+# record with the end of a large value unprocessed until more data comes.)
 sub sync_reply {
     my ($sock, $raw) = @_;
-    send_cmd($sock, $raw . "version\r\n") or return undef;
+    if (defined $raw && length $raw) {
+        send_cmd($sock, $raw) or return undef;
+    }
+    send_cmd($sock, "version\r\n") or return undef;
     my $out = '';
     while (1) {
         my $l = read_line($sock);
