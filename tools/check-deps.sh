@@ -13,7 +13,7 @@ allowed() {
     tls) echo "transport settings logger stats clock" ;;
     proto_text|proto_meta) echo "proto_text proto_meta buf" ;;
     process|process_stats|process_meta)
-        echo "process process_meta proto_text proto_meta items resp stats settings clock logger tls" ;;
+        echo "process process_meta process_stats proto_text proto_meta items resp stats settings clock logger tls" ;;
     resp) echo "items" ;;
     items|slabs|assoc|hash) echo "items slabs assoc hash settings stats clock logger" ;;
     settings|daemon) echo "settings logger" ;;
