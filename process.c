@@ -24,19 +24,13 @@
 #include "config.h"
 #include "items.h"
 #include "logger.h"
+#include "process_meta.h"
 #include "process_stats.h"
 #include "proto_text.h"
 #include "resp.h"
 #include "settings.h"
 #include "stats.h"
 #include "tls.h"
-
-#if defined(__has_include)
-#if __has_include("process_meta.h")
-#include "process_meta.h"
-#define HAVE_PROCESS_META 1
-#endif
-#endif
 
 #include <string.h>
 
@@ -364,11 +358,9 @@ enum process_status process_value_done(struct session *s)
     bool noreply = (s->value_opts & OPT_NOREPLY) != 0;
     enum proto_reply code = PROTO_REPLY_BAD_CHUNK;
 
-#ifdef HAVE_PROCESS_META
     if (s->value_cmd == PROCESS_META_VALUE_CMD) {
         return process_meta_value_done(s);
     }
-#endif
     s->value_item = NULL;
     if (it == NULL) {
         return PROCESS_OK;
@@ -627,7 +619,6 @@ static enum process_status execute(struct session *s, const struct request *r, c
 static enum process_status run_meta(struct session *s, const struct request *r, char *buf,
                                     size_t len, size_t *consumed)
 {
-#ifdef HAVE_PROCESS_META
     enum process_status st = process_meta(s, buf, len, consumed);
 
     /* memcached writes out everything queued when it answers mn. */
@@ -635,12 +626,6 @@ static enum process_status run_meta(struct session *s, const struct request *r, 
         mark_flushed(s);
     }
     return st;
-#else
-    (void)buf;
-    (void)len;
-    *consumed = r->line.consumed;
-    return process_reply(s, PROTO_REPLY_ERROR, false);
-#endif
 }
 
 enum process_status process_input(struct session *s, char *buf, size_t len, size_t *consumed)
