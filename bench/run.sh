@@ -28,7 +28,7 @@ ROUND_SECS=${ROUND_SECS:-2}
 ALL_SCENARIOS="small-p1 small-p16 large-100k large-500k handshake-full handshake-resumed idle-memory"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 MODES=${MODES:-"tls plain"}
-CONTROL=${CONTROL:-"small-p1 small-p16:tls handshake-full:tls"}
+CONTROL=${CONTROL:-"small-p1 handshake-full:tls"}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE_ROUNDS=${IDLE_ROUNDS:-3}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -193,9 +193,10 @@ prefill() { # name scenario mode
 
 # One measured client run; appends a tagged RESULT line to RAW.
 run_side() { # pair scenario mode side name round secs
-    local args cmd out rc
+    local args cmd out rc tls
     args=$(scenario_args "$2")
-    cmd="$MCBENCH -p ${PORT[$5]} $(tls_args "$3") $args -d $7 --server-pid ${PID[$5]} -q"
+    tls=$(tls_args "$3")
+    cmd="$MCBENCH -p ${PORT[$5]}${tls:+ $tls} $args -d $7 --server-pid ${PID[$5]} -q"
     echo "$2 $3: $cmd" | sed "s#-p ${PORT[$5]} #-p PORT #; s#--server-pid ${PID[$5]} #--server-pid PID #; s#$TMP/#\$CERTDIR/#" >>"$CMDS"
     # shellcheck disable=SC2086
     out=$(taskset -c "$CLIENT_CPU" $cmd 2>>"$TMP/client.err")
