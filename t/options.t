@@ -76,7 +76,7 @@ sub listen_args { return ('-l', '127.0.0.1', '-p', MCTest::free_port(), @user) }
     is(MCTest::mem_stats($srv->sock)->{version}, $ver, '-V agrees with STAT version');
     my ($rc3, $out3) = MCTest::run_bin(['-i']);
     is($rc3, 0, '-i exits 0');
-    like($out3, qr/licen[sc]e/i, '-i prints license information');
+    like($out3, qr/copyright|licen[sc]e/i, '-i prints license information');
 }
 
 # ---- bad options: exit non-zero, say something, never start serving
