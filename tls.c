@@ -69,7 +69,6 @@
 
 #define TLS_RECORD_HANDSHAKE 0x16  /* first byte of a ClientHello record */
 #define TLS_DIRECT_CHUNK     16384 /* chunk size when a worker has no staging buffer */
-#define SESSION_ID_CONTEXT   "memcached-tls"
 
 /* Per-connection state, owned by the listener until handed to a worker. */
 struct tls_conn {
@@ -148,21 +147,20 @@ static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 /*
  * With the cache, resumption is stateful (session IDs and, in TLS 1.3, one
  * ticket that names a cached session), so every new session passes the
- * callback and is counted. Without it, no tickets at all: the cheapest full
- * handshake, and nothing to encrypt per connection that nobody resumes.
+ * callback and is counted. Without it, as memcached, stateless tickets still
+ * let a client resume; one ticket instead of OpenSSL's two, because a client
+ * resumes with the newest. A reload starts a new cache and new ticket keys,
+ * so nobody resumes a session made with the old certificate.
  */
 static void ctx_set_sessions(SSL_CTX *ctx)
 {
-    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 1);
     if (settings->ssl_session_cache) {
+        SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
-        SSL_CTX_set_session_id_context(ctx, (const unsigned char *)SESSION_ID_CONTEXT,
-                                       sizeof(SESSION_ID_CONTEXT) - 1);
         SSL_CTX_sess_set_new_cb(ctx, on_new_session);
-        SSL_CTX_set_num_tickets(ctx, 1);
     } else {
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-        SSL_CTX_set_num_tickets(ctx, 0);
     }
 }
 
@@ -375,6 +373,20 @@ static int verify_flags(enum listen_tls kind)
     }
 }
 
+/*
+ * Sessions resume only on the same kind of listener: a session made on a
+ * btls: port (no client certificate) must not resume on an mtls: port, and
+ * OpenSSL refuses to resume under a different session ID context. A verifying
+ * server also needs a context set, or every resumption attempt fails.
+ */
+static void set_session_context(SSL *ssl, enum listen_tls kind)
+{
+    char sid[32];
+    int n = snprintf(sid, sizeof(sid), "memcached-tls/%d", (int)kind);
+
+    SSL_set_session_id_context(ssl, (const unsigned char *)sid, (unsigned int)n);
+}
+
 void *tls_session_create(int fd, enum listen_tls kind)
 {
     struct tls_conn *tc = calloc(1, sizeof(*tc));
@@ -392,6 +404,7 @@ void *tls_session_create(int fd, enum listen_tls kind)
         return NULL;
     }
     SSL_set_verify(tc->ssl, verify_flags(kind), NULL);
+    set_session_context(tc->ssl, kind);
     SSL_set_accept_state(tc->ssl);
     return tc;
 }
