@@ -82,9 +82,7 @@ struct conn {
     uint32_t created;
     uint32_t write_progress; /* relative time of the last write progress */
     int id;
-    struct sockaddr_storage peer;
-    socklen_t peer_len;
-    struct sockaddr_storage listen;
+    const struct sockaddr_storage *listen; /* the listener's address (not copied) */
     socklen_t listen_len;
 };
 
@@ -184,10 +182,10 @@ static void conn_close(struct conn *c)
         event_del(&c->ev);
     }
     LOG_VERBOSE("<%d connection closed.", c->id);
+    list_remove(c); /* first: `stats conns` on another thread reads the fd */
     transport_close(&c->t);
     session_deinit(&c->s);
     rbuf_return(c);
-    list_remove(c);
     free(c);
     stats_conn_closed();
     if (close_handler != NULL) {
@@ -515,10 +513,6 @@ bool conn_create(struct conn_owner *o, const struct conn_new_info *info)
     c->last_cmd = c->created;
     c->listen = info->listen_addr;
     c->listen_len = info->listen_addr_len;
-    c->peer_len = sizeof(c->peer);
-    if (getpeername(info->fd, (struct sockaddr *)&c->peer, &c->peer_len) != 0) {
-        c->peer_len = 0;
-    }
     if (info->tls_session != NULL) {
         tls_transport_init(&c->t, info->fd, info->tls_session);
         c->state = CONN_HANDSHAKE;
@@ -641,11 +635,18 @@ static void emit_one(const struct conn *c, void (*emit)(void *, const char *, co
     int st = __atomic_load_n(&c->state, __ATOMIC_RELAXED);
     uint32_t last = __atomic_load_n(&c->last_cmd, __ATOMIC_RELAXED);
 
+    struct sockaddr_storage peer;
+    socklen_t peer_len = sizeof(peer);
+
+    /* Asked for here rather than kept per connection: idle connections stay small. */
+    if (getpeername(c->t.fd, (struct sockaddr *)&peer, &peer_len) != 0) {
+        peer_len = 0;
+    }
     snprintf(name, sizeof(name), "%d:addr", c->id);
-    format_addr(&c->peer, c->peer_len, val, sizeof(val));
+    format_addr(&peer, peer_len, val, sizeof(val));
     emit(ctx, name, val);
     snprintf(name, sizeof(name), "%d:listen_addr", c->id);
-    format_addr(&c->listen, c->listen_len, val, sizeof(val));
+    format_addr(c->listen, c->listen_len, val, sizeof(val));
     emit(ctx, name, val);
     snprintf(name, sizeof(name), "%d:state", c->id);
     emit(ctx, name, state_name(c, st));

@@ -33,7 +33,7 @@ struct conn_new_info {
     int fd;
     void *tls_session; /* from tls_session_create(), NULL for plain */
     bool is_unix;
-    struct sockaddr_storage listen_addr; /* the listening socket's address */
+    const struct sockaddr_storage *listen_addr; /* owned by the listener, lives until exit */
     socklen_t listen_addr_len;
 };
 

@@ -128,7 +128,7 @@ static void hand_off(struct listener *l, int fd)
     memset(&info, 0, sizeof(info));
     info.fd = fd;
     info.is_unix = l->is_unix;
-    info.listen_addr = l->addr;
+    info.listen_addr = &l->addr;
     info.listen_addr_len = l->addr_len;
     if (!l->is_unix) {
         int one = 1;

@@ -48,7 +48,7 @@ struct session {
     int value_cmd;           /* process-private: which command waits */
     uint64_t value_cas;      /* cas unique given with the command */
     uint32_t value_opts;     /* process-private flag bits (noreply, meta flags) */
-    char value_meta[256];    /* process-private: meta return-flag text to echo */
+    char value_meta[48];     /* process-private: meta return-flag text to echo */
     size_t value_meta_len;
 
     size_t swallow; /* bytes to discard (oversized value) */
