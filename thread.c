@@ -20,6 +20,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@ struct worker {
     struct pending_conn *queue_head;
     struct pending_conn *queue_tail;
     bool stopping;
+    int trimmed_at; /* connection count at the last malloc_trim */
     struct conn_owner owner;
     struct thread_stats stats;
 };
@@ -99,6 +101,15 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     conn_sweep(&w->owner);
+    /*
+     * TLS handshakes leave freed scratch memory scattered through the heap;
+     * give it back once connections have come or gone, so idle connections
+     * cost only what they hold. Skipped while the population is steady.
+     */
+    if (w->owner.nconns != w->trimmed_at) {
+        w->trimmed_at = w->owner.nconns;
+        malloc_trim(0);
+    }
 }
 
 static void *worker_main(void *arg)
