@@ -81,7 +81,7 @@ struct tls_conn {
 
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static SSL_CTX *live_ctx; /* guarded by ctx_lock */
-static int64_t loaded_at; /* monotonic seconds of the last successful load; atomic */
+static int64_t loaded_at; /* monotonic ns of the last successful load; atomic */
 
 static uint64_t handshake_errors; /* atomic */
 static uint64_t proto_errors;     /* atomic */
@@ -91,12 +91,12 @@ static uint64_t new_sessions;     /* atomic */
 static __thread char *wbuf;
 static __thread size_t wbuf_cap;
 
-static int64_t monotonic_seconds(void)
+static int64_t monotonic_ns(void)
 {
     struct timespec ts;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static void counter_incr(uint64_t *c)
@@ -264,7 +264,7 @@ static void ctx_swap(SSL_CTX *ctx)
     pthread_mutex_lock(&ctx_lock);
     old = live_ctx;
     live_ctx = ctx;
-    __atomic_store_n(&loaded_at, monotonic_seconds(), __ATOMIC_RELAXED);
+    __atomic_store_n(&loaded_at, monotonic_ns(), __ATOMIC_RELAXED);
     pthread_mutex_unlock(&ctx_lock);
     if (old != NULL) {
         SSL_CTX_free(old);
@@ -340,7 +340,8 @@ bool tls_refresh_certs(char *err, size_t errlen)
 
 void tls_stats_snapshot(struct tls_stats *out)
 {
-    int64_t since = monotonic_seconds() - __atomic_load_n(&loaded_at, __ATOMIC_RELAXED);
+    /* Whole seconds elapsed, not a difference of truncated seconds. */
+    int64_t since = (monotonic_ns() - __atomic_load_n(&loaded_at, __ATOMIC_RELAXED)) / 1000000000;
 
     out->ssl_handshake_errors = __atomic_load_n(&handshake_errors, __ATOMIC_RELAXED);
     out->ssl_proto_errors = __atomic_load_n(&proto_errors, __ATOMIC_RELAXED);

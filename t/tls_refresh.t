@@ -78,7 +78,7 @@ SKIP: {
 }
 
 # --- success
-sleep 1.1;
+sleep 1.5;
 my $t_before = MCTest::mem_stats($old)->{time_since_server_cert_refresh};
 put("$d/server2_crt.pem", $crt);
 put("$d/server2_key.pem", $key);
