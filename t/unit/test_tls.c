@@ -1,0 +1,445 @@
+/*
+ * test_tls.c - unit tests for the TLS transport (tls.c) over socketpair():
+ * the non-blocking handshake, the plaintext peek, reads with WANT_READ,
+ * pending decrypted bytes, gathered writes with partial writes and
+ * WANT_WRITE retried with the same bytes, EOF, protocol errors, the
+ * counters, and certificate reload (a bad key keeps the old context).
+ *
+ * The client side is plain OpenSSL, driven by hand in the same thread, so
+ * every step is deterministic. Certificates come from t/gen-certs.sh
+ * (MC_CERT_DIR, or generated into a temporary directory). Prints TAP.
+ */
+#include "config.h"
+#include "settings.h"
+#include "tls.h"
+#include "transport.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifdef TLS
+
+#include <fcntl.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+static int test_num;
+static int failures;
+static char cert_dir[600];
+static char work_dir[512];
+
+static void ok(int cond, const char *what)
+{
+    test_num++;
+    if (!cond) {
+        failures++;
+    }
+    printf("%sok %d - %s\n", cond ? "" : "not ", test_num, what);
+    fflush(stdout);
+}
+
+static int run(const char *cmd)
+{
+    int rc = system(cmd);
+
+    return rc == 0 ? 0 : -1;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+    char cmd[8192];
+
+    snprintf(cmd, sizeof(cmd), "cp '%s/%s' '%s/%s.tmp' && mv '%s/%s.tmp' '%s/%s'", cert_dir, from,
+             work_dir, to, work_dir, to, work_dir, to);
+    return run(cmd);
+}
+
+/* Certificates, and a work dir whose crt.pem/key.pem we may swap for reloads. */
+static int make_certs(void)
+{
+    const char *env = getenv("MC_CERT_DIR");
+    const char *srcdir = getenv("srcdir");
+    char cmd[8192];
+    char tmpl[] = "/tmp/test_tls.XXXXXX";
+
+    if (mkdtemp(tmpl) == NULL) {
+        return -1;
+    }
+    snprintf(work_dir, sizeof(work_dir), "%s", tmpl);
+    if (env != NULL && env[0] != '\0') {
+        snprintf(cert_dir, sizeof(cert_dir), "%s", env);
+    } else {
+        snprintf(cert_dir, sizeof(cert_dir), "%s/certs", work_dir);
+    }
+    snprintf(cmd, sizeof(cmd), "sh '%s/t/gen-certs.sh' '%s' >/dev/null 2>&1",
+             srcdir != NULL ? srcdir : ".", cert_dir);
+    if (run(cmd) != 0) {
+        return -1;
+    }
+    return copy_file("server_crt.pem", "crt.pem") | copy_file("server_key.pem", "key.pem");
+}
+
+static int parse_settings(void)
+{
+    char o[1400];
+    char *argv[] = {"memcached", "-Z", "-p", "11211", "-o", o, NULL};
+
+    snprintf(o, sizeof(o), "ssl_chain_cert=%s/crt.pem,ssl_key=%s/key.pem,ssl_wbuf_size=4", work_dir,
+             work_dir);
+    return settings_parse(6, argv) == SETTINGS_OK ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ pairs */
+
+struct pair {
+    struct transport t; /* server side, through tls.c */
+    SSL_CTX *cctx;
+    SSL *cli;
+    int cfd;
+};
+
+static void set_nonblock(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+}
+
+static int pair_open(struct pair *p)
+{
+    int sv[2];
+    void *session;
+
+    memset(p, 0, sizeof(*p));
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+        return -1;
+    }
+    set_nonblock(sv[0]);
+    set_nonblock(sv[1]);
+    session = tls_session_create(sv[0], LISTEN_TLS_DEFAULT);
+    if (session == NULL) {
+        return -1;
+    }
+    tls_transport_init(&p->t, sv[0], session);
+    p->cfd = sv[1];
+    p->cctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_verify(p->cctx, SSL_VERIFY_NONE, NULL);
+    p->cli = SSL_new(p->cctx);
+    SSL_set_fd(p->cli, p->cfd);
+    SSL_set_connect_state(p->cli);
+    return 0;
+}
+
+static void pair_close(struct pair *p)
+{
+    transport_close(&p->t);
+    SSL_free(p->cli);
+    SSL_CTX_free(p->cctx);
+    close(p->cfd);
+}
+
+static int want(SSL *ssl, int r)
+{
+    int e = SSL_get_error(ssl, r);
+
+    return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE;
+}
+
+/* Step both sides until both finished; 0 on success. */
+static int pair_handshake(struct pair *p, ssize_t *first_server_result)
+{
+    int cli_done = 0;
+    int srv_done = 0;
+
+    *first_server_result = transport_handshake(&p->t);
+    for (int i = 0; i < 200 && !(cli_done && srv_done); i++) {
+        if (!cli_done) {
+            int r = SSL_do_handshake(p->cli);
+            if (r == 1) {
+                cli_done = 1;
+            } else if (!want(p->cli, r)) {
+                return -1;
+            }
+        }
+        if (!srv_done) {
+            ssize_t r = transport_handshake(&p->t);
+            if (r == 0) {
+                srv_done = 1;
+            } else if (r == IO_ERROR) {
+                return -1;
+            }
+        }
+    }
+    return cli_done && srv_done ? 0 : -1;
+}
+
+/* Client reads until it has n bytes or nothing more comes; returns bytes read. */
+static size_t client_read(struct pair *p, char *buf, size_t n)
+{
+    size_t got = 0;
+
+    for (int idle = 0; got < n && idle < 3;) {
+        int r = SSL_read(p->cli, buf + got, (int)(n - got));
+        if (r > 0) {
+            got += (size_t)r;
+            idle = 0;
+        } else {
+            idle++;
+        }
+    }
+    return got;
+}
+
+/* The client's view of the server certificate, as a fingerprint-like compare. */
+static int peer_is(struct pair *p, const char *pem_name)
+{
+    char path[1024];
+    FILE *f;
+    X509 *want_x;
+    X509 *got = SSL_get1_peer_certificate(p->cli);
+    int same;
+
+    snprintf(path, sizeof(path), "%s/%s", cert_dir, pem_name);
+    f = fopen(path, "r");
+    want_x = f != NULL ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+    same = got != NULL && want_x != NULL && X509_cmp(got, want_x) == 0;
+    if (f != NULL) {
+        fclose(f);
+    }
+    X509_free(want_x);
+    X509_free(got);
+    return same;
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void test_handshake_and_read(void)
+{
+    struct pair p;
+    ssize_t first = 0;
+    char buf[2048];
+    struct tls_stats st;
+
+    ok(pair_open(&p) == 0, "session created and transport initialised");
+    ok(pair_handshake(&p, &first) == 0, "non-blocking handshake completes");
+    ok(first == IO_WANT_READ, "first handshake call, nothing sent yet: IO_WANT_READ");
+    ok(peer_is(&p, "server_crt.pem"), "client sees the configured certificate");
+    ok(transport_handshake(&p.t) == 0, "handshake after completion returns 0");
+    ok(transport_read(&p.t, buf, sizeof(buf)) == IO_WANT_READ, "read with nothing sent: WANT_READ");
+
+    ok(SSL_write(p.cli, "get foo\r\n", 9) == 9, "client sends a request");
+    ok(transport_read(&p.t, buf, sizeof(buf)) == 9 && memcmp(buf, "get foo\r\n", 9) == 0,
+       "server reads it");
+
+    memset(buf, 'p', 1000);
+    ok(SSL_write(p.cli, buf, 1000) == 1000, "client sends 1000 bytes in one record");
+    ok(transport_read(&p.t, buf, 10) == 10, "server reads 10 of them");
+    ok(transport_pending(&p.t) == 990, "pending reports the 990 decrypted bytes left");
+    ok(transport_read(&p.t, buf, sizeof(buf)) == 990, "they are read without new socket input");
+    ok(transport_pending(&p.t) == 0, "pending is 0 afterwards");
+
+    SSL_shutdown(p.cli);
+    ok(transport_read(&p.t, buf, sizeof(buf)) == 0, "close_notify from the client reads as EOF");
+    tls_stats_snapshot(&st);
+    ok(st.ssl_proto_errors == 0, "no protocol error counted for an orderly close");
+    pair_close(&p);
+}
+
+static void test_gathered_writes(void)
+{
+    struct pair p;
+    ssize_t first;
+    struct iovec iov[3] = {{"VALUE k 0 5\r\n", 13}, {"hello", 5}, {"\r\nEND\r\n", 7}};
+    char buf[64];
+
+    pair_open(&p);
+    pair_handshake(&p, &first);
+    ok(transport_writev(&p.t, iov, 3) == 25, "writev of three iovecs writes all 25 bytes");
+    ok(client_read(&p, buf, 25) == 25 && memcmp(buf, "VALUE k 0 5\r\nhello\r\nEND\r\n", 25) == 0,
+       "client receives them in order");
+    pair_close(&p);
+}
+
+/* Offset the iovecs by `done` bytes into out[]; returns the new count. */
+static int iov_advance(const struct iovec *in, int cnt, size_t done, struct iovec *out)
+{
+    int n = 0;
+
+    for (int i = 0; i < cnt; i++) {
+        if (done >= in[i].iov_len) {
+            done -= in[i].iov_len;
+            continue;
+        }
+        out[n].iov_base = (char *)in[i].iov_base + done;
+        out[n].iov_len = in[i].iov_len - done;
+        done = 0;
+        n++;
+    }
+    return n;
+}
+
+static void test_partial_and_want_write(void)
+{
+    enum { TOTAL = 1 << 20, PIECES = 64 };
+    struct pair p;
+    ssize_t first;
+    char *src = malloc(TOTAL);
+    char *dst = malloc(TOTAL);
+    struct iovec iov[PIECES];
+    struct iovec cur[PIECES];
+    size_t done = 0;
+    size_t got = 0;
+    int wants = 0;
+    int partial = 0;
+    int small = 4096;
+
+    pair_open(&p);
+    setsockopt(p.t.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    setsockopt(p.cfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+    pair_handshake(&p, &first);
+    for (size_t i = 0; i < TOTAL; i++) {
+        src[i] = (char)(i * 131 + (i >> 12));
+    }
+    /* Uneven pieces: small ones get gathered, big ones written in place. */
+    for (size_t i = 0, off = 0; i < PIECES; i++) {
+        static const size_t sizes[] = {100, 3000, 7, 30000, 1500, 4096, 9000, 13};
+        size_t len = i == PIECES - 1 ? TOTAL - off : sizes[i % 8];
+        iov[i].iov_base = src + off;
+        iov[i].iov_len = len;
+        off += len;
+    }
+    for (int rounds = 0; done < TOTAL && rounds < 100000; rounds++) {
+        int n = iov_advance(iov, PIECES, done, cur);
+        ssize_t w = transport_writev(&p.t, cur, n);
+        if (w == IO_WANT_WRITE) {
+            wants++;
+            int r = SSL_read(p.cli, dst + got, TOTAL - (int)got);
+            got += r > 0 ? (size_t)r : 0;
+        } else if (w > 0) {
+            partial += (size_t)w < TOTAL - done;
+            done += (size_t)w;
+        } else {
+            break;
+        }
+    }
+    got += client_read(&p, dst + got, TOTAL - got);
+    ok(done == TOTAL, "1 MB written through a small socket buffer");
+    ok(wants > 0, "the writer saw IO_WANT_WRITE");
+    ok(partial > 0, "and short writes");
+    ok(got == TOTAL && memcmp(src, dst, TOTAL) == 0, "the client got every byte, in order");
+    pair_close(&p);
+    free(src);
+    free(dst);
+}
+
+static void test_plaintext_and_errors(void)
+{
+    struct pair p;
+    struct tls_stats before;
+    struct tls_stats after;
+    ssize_t first;
+    char buf[64];
+
+    tls_stats_snapshot(&before);
+    pair_open(&p);
+    ok(write(p.cfd, "get foo\r\n", 9) == 9, "a plaintext client sends a command");
+    ok(transport_handshake(&p.t) == IO_ERROR, "handshake fails at once");
+    ok(strstr(transport_last_error(), "plaintext") != NULL, "the reason says plaintext");
+    pair_close(&p);
+    tls_stats_snapshot(&after);
+    ok(after.ssl_handshake_errors == before.ssl_handshake_errors + 1, "counted once");
+
+    pair_open(&p);
+    ok(transport_handshake(&p.t) == IO_WANT_READ, "a silent client: handshake waits");
+    pair_close(&p);
+    tls_stats_snapshot(&before);
+    ok(before.ssl_handshake_errors == after.ssl_handshake_errors + 1,
+       "closing during the handshake counts as a failed handshake");
+
+    pair_open(&p);
+    pair_handshake(&p, &first);
+    ok(write(p.cfd, "\x17\x03\x03\x00\x10xxxxxxxxxxxxxxxx", 21) == 21, "a corrupted record");
+    ok(transport_read(&p.t, buf, sizeof(buf)) == IO_ERROR, "read fails");
+    pair_close(&p);
+    tls_stats_snapshot(&after);
+    ok(after.ssl_proto_errors == before.ssl_proto_errors + 1, "counted in ssl_proto_errors");
+    ok(after.ssl_handshake_errors == before.ssl_handshake_errors, "not as a handshake error");
+}
+
+static void test_refresh(void)
+{
+    char err[1024];
+    struct pair p;
+    struct pair old;
+    ssize_t first;
+    struct tls_stats st;
+
+    pair_open(&old);
+    pair_handshake(&old, &first);
+    copy_file("server_crt.pem", "crt.pem");
+    copy_file("mismatch_key.pem", "key.pem");
+    ok(!tls_refresh_certs(err, sizeof(err)), "refresh with a mismatched key fails");
+    ok(strstr(err, "key.pem") != NULL && strstr(err, "mismatch") != NULL,
+       "the error names the key file and the reason");
+    pair_open(&p);
+    ok(pair_handshake(&p, &first) == 0 && peer_is(&p, "server_crt.pem"),
+       "new handshakes still use the last good certificate");
+    pair_close(&p);
+
+    copy_file("server2_crt.pem", "crt.pem");
+    copy_file("server2_key.pem", "key.pem");
+    ok(tls_refresh_certs(err, sizeof(err)), "refresh with a good pair succeeds");
+    tls_stats_snapshot(&st);
+    ok(st.time_since_server_cert_refresh == 0, "time_since_server_cert_refresh restarts");
+    pair_open(&p);
+    ok(pair_handshake(&p, &first) == 0 && peer_is(&p, "server2_crt.pem"),
+       "new handshakes use the new certificate");
+    pair_close(&p);
+    ok(SSL_write(old.cli, "version\r\n", 9) == 9, "the old connection still writes");
+    char buf[16];
+    ok(transport_read(&old.t, buf, sizeof(buf)) == 9, "and the server still reads it");
+    pair_close(&old);
+}
+
+int main(void)
+{
+    char err[1024];
+
+    signal(SIGPIPE, SIG_IGN);
+    if (make_certs() != 0 || parse_settings() != 0) {
+        printf("Bail out! cannot make certificates or parse settings\n");
+        return 1;
+    }
+    ok(tls_available(), "TLS is compiled in");
+    ok(tls_setup(err, sizeof(err)), "tls_setup from the generated certificates");
+    ok(tls_worker_setup(), "worker staging buffer");
+    test_handshake_and_read();
+    test_gathered_writes();
+    test_partial_and_want_write();
+    test_plaintext_and_errors();
+    test_refresh();
+    tls_worker_teardown();
+    tls_teardown();
+    settings_teardown();
+    printf("1..%d\n", test_num);
+    {
+        char cmd[1024];
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", work_dir);
+        run(cmd);
+    }
+    return failures == 0 ? 0 : 1;
+}
+
+#else /* !TLS */
+
+int main(void)
+{
+    printf("1..0 # SKIP TLS not compiled in\n");
+    return 0;
+}
+
+#endif
