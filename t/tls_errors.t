@@ -106,6 +106,18 @@ SKIP: {
     MCTest::mem_get_is($admin, 'k', 'v', 'the server still serves');
 }
 
+# Renegotiation is refused (TLS 1.2; TLS 1.3 has none).
+{
+    my $s = $srv->new_tls_sock(SSL_version => 'TLSv1_2');
+    is(MCTest::cmd_line($s, "version\r\n"), "VERSION 1.6.18\r\n", 'TLS 1.2 connection works');
+    my $ssl = $s->_get_ssl_object;
+    Net::SSLeay::renegotiate($ssl);
+    my $r = Net::SSLeay::do_handshake($ssl);
+    my $e = Net::SSLeay::ERR_error_string(Net::SSLeay::ERR_get_error());
+    ok($r != 1 && $e =~ /no renegotiation/, 'a client-initiated renegotiation is refused') or diag($e);
+    MCTest::mem_get_is($admin, 'k', 'v', 'the server still serves');
+}
+
 # Bytes OpenSSL already decrypted are processed without waiting for the socket.
 SKIP: {
     skip 'memcached 1.6.18 leaves decrypted bytes waiting for more socket input (known bug)', 3 if $ref;
