@@ -166,7 +166,7 @@ static void ctx_set_sessions(SSL_CTX *ctx)
 
 static bool ctx_set_protocol(SSL_CTX *ctx, char *err, size_t errlen)
 {
-    uint64_t opts = SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE;
+    uint64_t opts = SSL_OP_NO_RENEGOTIATION;
 
 #ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
     /* A client that closes without close_notify has simply gone away. */
