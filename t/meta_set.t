@@ -121,6 +121,14 @@ mc_is($s, "ms tt 1 T0\r\nx\r\n", "HD\r\n", "T0");
 mc_is($s, "mg tt t\r\n", "HD t-1\r\n", "T0 means no TTL");
 mc_is($s, "ms tt 1 T-1\r\nx\r\n", "HD\r\n", "negative TTL accepted");
 mc_is($s, "mg tt v\r\n", "EN\r\n", "negative TTL stores an expired item");
+mc_is($s, "ms tt 1 T4294967396\r\nx\r\n", "HD\r\n", "T above 32 bits is truncated");
+like(mc_reply($s, "mg tt t\r\n"), qr/^HD t(99|100)\r\n\z/, "T4294967396 is 100 s");
+mc_is($s, "ms tt 1 T9223372036854775808\r\nx\r\n", "CLIENT_ERROR bad token in command line format\r\n",
+      "T beyond a 64-bit long");
+mc_is($s, "ms tt 4294967297\r\ny\r\n", "HD\r\n", "datalen above 32 bits is truncated (to 1)");
+mc_is($s, "mg tt v\r\n", "VA 1\r\ny\r\n", "one byte stored");
+mc_is($s, "ms tt 2147483648\r\ny\r\n", "CLIENT_ERROR bad command line format\r\nERROR\r\n",
+      "datalen truncated to a negative number");
 mc_is($s, "ms tt 1 Tabc\r\nx\r\n", "CLIENT_ERROR bad token in command line format\r\n", "bad T");
 mc_is($s, "ms tt 1 T\r\nx\r\n", "CLIENT_ERROR bad token in command line format\r\n", "empty T");
 
