@@ -142,6 +142,14 @@ static void rbuf_return(struct conn *c)
 
 static void event_cb(evutil_socket_t fd, short what, void *arg);
 
+void conn_thread_teardown(void)
+{
+    while (rbuf_cache_len > 0) {
+        free(rbuf_cache[--rbuf_cache_len]);
+    }
+    resp_thread_teardown();
+}
+
 /* Arm exactly the event the last I/O call asked for. */
 static enum step wait_for(struct conn *c, short what)
 {
@@ -201,7 +209,8 @@ static enum step on_io_result(struct conn *c, ssize_t n)
     if (n == IO_WANT_WRITE) {
         return wait_for(c, EV_WRITE);
     }
-    if (n == IO_ERROR) {
+    /* tls.c logs failed handshakes itself, with the peer address */
+    if (n == IO_ERROR && c->state != CONN_HANDSHAKE) {
         LOG_INFO("<%d I/O error: %s", c->id, transport_last_error());
     }
     return STEP_CLOSE;

@@ -45,6 +45,9 @@ bool conn_create(struct conn_owner *o, const struct conn_new_info *info);
 /* Close connections idle longer than idle_timeout or stuck in a TLS handshake. */
 void conn_sweep(struct conn_owner *o);
 
+/* Free the calling worker's buffer caches (at worker exit). */
+void conn_thread_teardown(void);
+
 /* Close every connection (shutdown). */
 void conn_close_all(struct conn_owner *o);
 

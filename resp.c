@@ -66,6 +66,16 @@ static void block_put(struct resp_block *b)
     free(b);
 }
 
+void resp_thread_teardown(void)
+{
+    while (block_cache != NULL) {
+        struct resp_block *b = block_cache;
+        block_cache = b->next;
+        free(b);
+    }
+    block_cache_len = 0;
+}
+
 void resp_init(struct resp_queue *q)
 {
     memset(q, 0, sizeof(*q));

@@ -86,6 +86,9 @@ static inline const struct iovec *resp_iov(const struct resp_queue *q, int *coun
 /* n bytes were written; when everything is written, release and reset. */
 void resp_consume(struct resp_queue *q, size_t n);
 
+/* Free the calling thread's cache of text blocks (at thread exit). */
+void resp_thread_teardown(void);
+
 /* The connection is going idle: give buffers back (queue must be empty). */
 void resp_release_idle(struct resp_queue *q);
 

@@ -125,6 +125,7 @@ static void *worker_main(void *arg)
     pthread_mutex_unlock(&ready_lock);
 
     event_base_dispatch(w->base);
+    conn_thread_teardown();
 
     if (settings->ssl_enabled) {
         tls_worker_teardown();
