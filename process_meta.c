@@ -680,6 +680,9 @@ struct ma_state {
     const char *code; /* reply code when there is no item */
     uint64_t value;
     enum proto_reply err; /* NONE, or an error to send instead */
+    bool create_failed;   /* N could not allocate the new item */
+    bool moved;           /* the new number did not fit: storage made a new item */
+    uint32_t exptime;     /* what t reports */
 };
 
 /* N on a miss: store J as the value (no delta applied). */
@@ -694,7 +697,7 @@ static void ma_create_locked(const struct proto_meta_request *m, const char *buf
     char *v;
 
     if (it == NULL) {
-        st->err = PROTO_REPLY_NO_MEMORY; /* memcached: "SERVER_ERROR Out of memory ..." */
+        st->create_failed = true;
         return;
     }
     if (item_value_segment(it, 0, &v) >= (size_t)n) {
@@ -710,14 +713,28 @@ static void ma_create_locked(const struct proto_meta_request *m, const char *buf
     st->value = m->initial;
 }
 
+/* The linked item now, without keeping a reference (the lock keeps it alive). */
+static const struct item *current_locked(const char *key, size_t nkey)
+{
+    enum get_result why;
+    struct item *it = item_peek_locked(key, nkey, &why);
+
+    if (it != NULL) {
+        item_release_locked(it); /* still linked, so not freed */
+    }
+    return it;
+}
+
 static void ma_apply_locked(struct session *s, const struct proto_meta_request *m, const char *buf,
                             bool incr, struct ma_state *st)
 {
+    const struct item *before = current_locked(proto_meta_key(m, buf), m->nkey);
     uint64_t cas;
 
     switch (item_delta_locked(proto_meta_key(m, buf), m->nkey, incr, m->delta, m->cas, &st->value,
                               &cas, &st->it)) {
     case DELTA_OK:
+        st->moved = st->it != before;
         if (incr) {
             SLAB_STATS_INCR(s->stats, clsid_of(st->it), incr_hits);
         } else {
@@ -754,6 +771,7 @@ static bool ma_line_locked(struct line *l, const struct proto_meta_request *m, c
 {
     struct item *it = st->it;
 
+    st->exptime = item_exptime(it);
     if (proto_meta_has(m, 'v')) {
         put(l, "VA ", 3);
         put_u64(l, nlen);
@@ -768,14 +786,20 @@ static bool ma_line_locked(struct line *l, const struct proto_meta_request *m, c
             put_u64(l, item_cas(it));
             break;
         case 't':
-            put_ttl(l, item_exptime(it), clock_now());
+            put_ttl(l, st->exptime, clock_now());
             break;
         case 'T':
-            item_set_exptime_locked(it, clock_exptime(m->ttl));
+            /* Quirk: when the number grew into a new item, the reference sets
+             * the TTL on the replaced one: the reply shows it, the cache not. */
+            st->exptime = clock_exptime(m->ttl);
+            if (!st->moved) {
+                item_set_exptime_locked(it, st->exptime);
+            }
             break;
         case 'N':
             if (st->created) {
-                item_set_exptime_locked(it, clock_exptime(m->vivify_ttl));
+                st->exptime = clock_exptime(m->vivify_ttl);
+                item_set_exptime_locked(it, st->exptime);
             }
             break;
         case 'O':
@@ -802,7 +826,7 @@ static enum process_status exec_ma(struct session *s, const struct proto_meta_re
                                    const char *buf)
 {
     bool incr = m->mode != 'D' && m->mode != '-';
-    struct ma_state st = {NULL, false, NULL, 0, PROTO_REPLY_NONE};
+    struct ma_state st = {NULL, false, NULL, 0, PROTO_REPLY_NONE, false, false, 0};
     struct line l = {0};
     char num[24];
     size_t nlen;
@@ -818,6 +842,10 @@ static enum process_status exec_ma(struct session *s, const struct proto_meta_re
     storage_unlock();
     if (st.err != PROTO_REPLY_NONE) {
         return queue_reply(s, st.err);
+    }
+    if (st.create_failed) {
+        static const char text[] = "SERVER_ERROR Out of memory allocating new item\r\n";
+        return queue_text(s, text, sizeof(text) - 1);
     }
     if (st.it == NULL) {
         return reply_code(s, m, buf, st.code, false);

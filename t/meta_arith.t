@@ -165,6 +165,14 @@ like(mc_reply($s, "mg t t v\r\n"), qr/^VA 1 t(199|200)\r\n3\r\n\z/, "TTL stored"
 mc_is($s, "ma t T-1\r\n", "HD\r\n", "negative T");
 mc_is($s, "mg t\r\n", "EN\r\n", "expired the item");
 
+# Quirk: when the new number no longer fits, the reference makes a new item
+# and applies T to the replaced one: the reply shows the new TTL, the cache keeps the old.
+mc_is($s, "ms g 2 T50\r\n99\r\n", "HD\r\n", "store 99 with TTL 50");
+like(mc_reply($s, "ma g T100 t v\r\n"), qr/^VA 3 t(99|100)\r\n100\r\n\z/, "reply shows T100");
+like(mc_reply($s, "mg g t v\r\n"), qr/^VA 3 t(49|50)\r\n100\r\n\z/, "but the stored TTL is still 50");
+like(mc_reply($s, "ma g T100 t v\r\n"), qr/^VA 3 t(99|100)\r\n101\r\n\z/, "in place: T100");
+like(mc_reply($s, "mg g t v\r\n"), qr/^VA 3 t(99|100)\r\n101\r\n\z/, "and stored");
+
 # --- quiet mode ---
 mc_is($s, "ms q 1\r\n1\r\n", "HD\r\n", "store 1");
 mc_is($s, "ma q q\r\n", "", "q hides HD");
