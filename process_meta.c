@@ -862,27 +862,19 @@ static enum process_status exec_ma(struct session *s, const struct proto_meta_re
 
 /* ---- me, mn ----------------------------------------------------------- */
 
-static enum process_status exec_me(struct session *s, const struct proto_meta_request *m,
-                                   const char *buf)
+/* The ME line of an item, composed under the lock (time and flags change under it). */
+static void me_line_locked(struct line *l, const struct item *it)
 {
-    enum get_result why;
-    struct item *it;
-    struct line l = {0};
     uint32_t now = clock_now();
     char tail[160];
     int n;
 
-    STATS_INCR(s->stats, meta_cmds);
-    it = item_peek(proto_meta_key(m, buf), m->nkey, &why);
-    if (it == NULL) {
-        return queue_text(s, "EN\r\n", 4);
-    }
-    put(&l, "ME ", 3);
+    put(l, "ME ", 3);
     if (item_flags(it) & ITEM_KEY_BINARY) {
         char enc[PROTO_B64_LEN(KEY_MAX_LENGTH)];
-        put(&l, enc, proto_b64_encode(item_key(it), it->nkey, enc));
+        put(l, enc, proto_b64_encode(item_key(it), it->nkey, enc));
     } else {
-        put(&l, item_key(it), it->nkey);
+        put(l, item_key(it), it->nkey);
     }
     /* Quirk: exp is now - exptime, i.e. minus the remaining seconds. */
     n = snprintf(tail, sizeof(tail), " exp=%d la=%u cas=%" PRIu64 " fetch=%s cls=%u size=%zu",
@@ -890,8 +882,27 @@ static enum process_status exec_me(struct session *s, const struct proto_meta_re
                  (unsigned)(now - it->time), item_cas(it),
                  (item_flags(it) & ITEM_FETCHED) ? "yes" : "no", (unsigned)it->slabs_clsid,
                  item_ntotal(it));
-    put(&l, tail, (size_t)n);
-    item_release(it);
+    put(l, tail, (size_t)n);
+}
+
+static enum process_status exec_me(struct session *s, const struct proto_meta_request *m,
+                                   const char *buf)
+{
+    enum get_result why;
+    struct item *it;
+    struct line l = {0};
+
+    STATS_INCR(s->stats, meta_cmds);
+    storage_lock();
+    it = item_peek_locked(proto_meta_key(m, buf), m->nkey, &why);
+    if (it != NULL) {
+        me_line_locked(&l, it);
+        item_release_locked(it);
+    }
+    storage_unlock();
+    if (it == NULL) {
+        return queue_text(s, "EN\r\n", 4);
+    }
     return queue_line(s, &l);
 }
 
