@@ -128,6 +128,13 @@ mc_is($s, "ms fr 11\r\nxxxxxxxxxxx\r\n", "HD\r\n", "store a longer value");
 my ($size2) = mc_reply($s, "me fr\r\n") =~ /size=(\d+)/;
 ok($size2 >= $size1 + 10, "size grows with the value ($size1 -> $size2)");
 
+# The reference's item size counts 4 bytes of client flags only when they are not 0.
+mc_is($s, "ms sz 1 F0\r\nx\r\n", "HD\r\n", "store with flags 0");
+my ($sz0) = mc_reply($s, "me sz\r\n") =~ /size=(\d+)/;
+mc_is($s, "ms sz 1 F1\r\nx\r\n", "HD\r\n", "store with flags 1");
+my ($sz1) = mc_reply($s, "me sz\r\n") =~ /size=(\d+)/;
+is($sz1, $sz0 + 4, "non-zero client flags add 4 bytes ($sz0 -> $sz1)");
+
 mc_is($s, "ms YmluYXJ5 3 b\r\nabc\r\n", "HD\r\n", "store binary key");
 like(mc_reply($s, "me YmluYXJ5 b\r\n"), qr/^ME YmluYXJ5 exp=-1 la=[01] cas=\d+ fetch=no cls=\d+ size=\d+\r\n\z/,
      "binary keys are printed in base64");
