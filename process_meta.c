@@ -18,8 +18,8 @@
  * differs per command, e.g. what a miss echoes, so small switches read
  * clearer), and composing straight into the reply queue under the lock.
  *
- * Every behaviour follows memcached 1.6.18 as observed; see
- * /tmp/team/quirks-meta.md and t/meta_*.t for the list.
+ * Every behaviour follows memcached 1.6.18 as observed, odd corners
+ * included (each marked "Quirk:" here and pinned by t/meta_*.t).
  */
 #include "process_meta.h"
 
