@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from faults import BigGetter, CommandFaults, HandshakeFaults, Rotator, StalledHandshakes, raw_connect  # noqa: E402
 from mc import Conn, check_value, make_value, tls_context  # noqa: E402
+from starved import Starved  # noqa: E402
 from workload import DECR_START, N_CAS, N_COUNTERS, Client, Filler, Shared  # noqa: E402
 
 MB = 1024 * 1024
@@ -44,7 +45,7 @@ BIG_KEYS = 4
 BIG_VALUE = 900 * 1024
 BIG_GET_KEYS = 60            # 60 x 900 KB: a ~53 MB reply
 PER_CONN_KB = 64             # stated RSS bound per open connection
-RSS_SLACK_MB = 24            # allocator slack, thread stacks touched, hash table growth
+RSS_BASE_MB = 24             # code, libraries, hash table, thread stacks, allocator slack
 
 
 def parse_args():
@@ -62,6 +63,10 @@ def parse_args():
     p.add_argument("--rotate-every", type=float, default=3.0, help="seconds between cert rotations")
     p.add_argument("--fill-rate", type=float, default=1.0,
                    help="MB/s of fresh large values (fills -m, forces evictions)")
+    p.add_argument("--starved-seconds", type=int, default=20,
+                   help="length of the failing-malloc phase (0 = skip)")
+    p.add_argument("--starved-headroom", type=int, default=6,
+                   help="MB of address space above idle for the failing-malloc server")
     p.add_argument("--no-rss-check", action="store_true",
                    help="report RSS but do not judge it (sanitizer builds; found automatically)")
     p.add_argument("--seed", type=int, default=int(time.time()))
@@ -110,6 +115,11 @@ class Server:
         self.log_path = os.path.join(workdir, "server.log")
         self.proc = None
         self.argv = None
+        self.extra = []
+        self.preexec = None
+        for src, dst in (("server_crt.pem", self.active[0]), ("server_key.pem", self.active[1])):
+            with open(os.path.join(workdir, src), "rb") as f, open(dst, "wb") as g:
+                g.write(f.read())
 
     def supports(self, option):
         out = subprocess.run([self.args.bin, "-h"], capture_output=True, text=True).stdout
@@ -125,11 +135,11 @@ class Server:
                 "-m", str(a.memory), "-c", str(a.maxconns), "-t", str(a.threads), "-Z", "-o", opts]
         if os.geteuid() == 0:
             argv += ["-u", "root"]
-        argv += a.server_arg
+        argv += a.server_arg + self.extra
         self.argv = argv
-        log = open(self.log_path, "w")
+        log = open(self.log_path, "a")
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, preexec_fn=self.preexec)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -344,7 +354,7 @@ def check_private(chk, sh, admin, clients, evictions):
             "%d wrong, %d missing, %d evictions" % (bad, misses, evictions))
 
 
-def flood(chk, server, maxconns):
+def flood(chk, server, maxconns, memory_mb):
     """Open more connections than -c allows: the excess gets memcached's error line."""
     admin = Conn(server.plain_port)
     before = int(admin.stats()["rejected_connections"])
@@ -355,6 +365,7 @@ def flood(chk, server, maxconns):
         except OSError:
             refused += 1
     time.sleep(1.5)
+    rss = rss_kb(server.proc.pid)
     sel = selectors.DefaultSelector()
     for s in socks:
         s.setblocking(False)
@@ -382,7 +393,10 @@ def flood(chk, server, maxconns):
             "%d opened: %d served, %d rejected (stat +%d), %d other, %d connect failures"
             % (len(socks), silent, rejected, after - before, other, refused))
     chk.add("-c: serves again after the flood", alive)
-    return {"opened": len(socks), "served": silent, "rejected": rejected}
+    bound = (memory_mb + RSS_BASE_MB) * 1024 + silent * PER_CONN_KB
+    chk.add("RSS with %d connections open within the same bound" % silent, rss <= bound,
+            "%d MB, bound %d MB" % (rss // 1024, bound // 1024))
+    return {"opened": len(socks), "served": silent, "rejected": rejected, "rss": rss // 1024}
 
 
 # ---------------------------------------------------------------- summary
@@ -394,7 +408,16 @@ def pct(values, p):
     return v[min(len(v) - 1, int(len(v) * p))]
 
 
-def print_summary(args, sh, mon, server, chk, s0, s1, elapsed, flood_res, idle_ok):
+def print_starved(w, st):
+    w("\nfailing-malloc phase: RLIMIT_AS %d MB (idle + %d MB), -m 1024: malloc_fails %s, "
+      "evictions %s, connections %s\n" % (st["cap_mb"], st["headroom_mb"], st["stats"]["malloc_fails"],
+                                         st["stats"]["evictions"], st["stats"]["total_connections"]))
+    for kind, n in sorted(st["counts"].items()):
+        if kind != "failures":
+            w("  %-58s %7d\n" % (kind, n))
+
+
+def print_summary(args, sh, mon, server, chk, s0, s1, elapsed, flood_res, idle_ok, starved=None):
     c = sh.counts
     w = sys.stdout.write
     w("\n== soak summary: %.0f s, %d clients (%d TLS), %d idle connections, seed %d ==\n"
@@ -413,7 +436,7 @@ def print_summary(args, sh, mon, server, chk, s0, s1, elapsed, flood_res, idle_o
         ("bytes read / written by server", "%d MB / %d MB" % (delta(s0, s1, "bytes_read") // MB,
                                                              delta(s0, s1, "bytes_written") // MB)),
         ("server certs seen by clients", "%d" % len(sh.certs_seen - {None})),
-        ("RSS start / max / end", "%d / %d / %d MB" % (mon.rss[0] // 1024 if mon.rss else 0,
+        ("RSS fresh / under load max / end", "%.1f / %d / %d MB" % (args.rss_fresh / 1024,
                                                        max(mon.rss or [0]) // 1024,
                                                        mon.rss[-1] // 1024 if mon.rss else 0)),
         ("peak curr_connections", "%d" % mon.peak_conns),
@@ -424,7 +447,8 @@ def print_summary(args, sh, mon, server, chk, s0, s1, elapsed, flood_res, idle_o
         ("version latency p50 / p99 / max", "%.1f / %.1f / %.1f ms" % (
             pct(mon.latency, 0.5) * 1e3, pct(mon.latency, 0.99) * 1e3, max(mon.latency or [0]) * 1e3)),
         ("idle connections alive at end", "%d of %d" % (idle_ok, args.idle)),
-        ("flood past -c", "%(opened)d opened, %(served)d served, %(rejected)d rejected" % flood_res),
+        ("flood past -c", "%(opened)d opened, %(served)d served, %(rejected)d rejected, "
+         "RSS %(rss)d MB" % flood_res),
     ]
     for name, val in rows:
         w("  %-34s %s\n" % (name, val))
@@ -437,6 +461,8 @@ def print_summary(args, sh, mon, server, chk, s0, s1, elapsed, flood_res, idle_o
             if name.startswith("connect_"):
                 continue
             w("  %-44s %.3f / %.3f / %.3f  (n=%d)\n" % (name, min(v), pct(v, 0.5), max(v), len(v)))
+    if starved:
+        print_starved(w, starved)
     w("\nchecks:\n")
     for name, ok, detail in chk.rows:
         w("  [%s] %-50s %s\n" % ("ok" if ok else "FAIL", name, detail))
@@ -451,10 +477,8 @@ def print_summary(args, sh, mon, server, chk, s0, s1, elapsed, flood_res, idle_o
 
 def run(args, workdir):
     server = Server(args, workdir)
-    for src, dst in (("server_crt.pem", server.active[0]), ("server_key.pem", server.active[1])):
-        with open(os.path.join(args.certs, src), "rb") as f, open(dst, "wb") as g:
-            g.write(f.read())
     server.start()
+    args.rss_fresh = rss_kb(server.proc.pid)
     try:
         return run_started(args, server)
     finally:
@@ -525,8 +549,8 @@ def finish(args, sh, mon, server, admin, chk, s0, stat_names, threads, idle_ok, 
     chk.add("server alive for the whole run", alive and mon.died is None,
             "" if alive else "exit status %s" % server.proc.returncode)
     if not alive:
-        print_summary(args, sh, mon, server, chk, s0, s0, elapsed, {"opened": 0, "served": 0,
-                                                                    "rejected": 0}, idle_ok)
+        print_summary(args, sh, mon, server, chk, s0, s0, elapsed,
+                      {"opened": 0, "served": 0, "rejected": 0, "rss": 0}, idle_ok)
         return
     baseline = int(s0["curr_connections"])
     s1 = wait_conns_settle(admin, baseline)
@@ -550,21 +574,25 @@ def finish(args, sh, mon, server, admin, chk, s0, stat_names, threads, idle_ok, 
             % (len(stalled), max(stalled or [0]), args.handshake_timeout))
     lat = max(mon.latency or [0])
     chk.add("kept serving others (version < 2 s)", lat < 2.0, "max %.0f ms" % (lat * 1e3))
-    bound = (mon.rss[0] if mon.rss else 0) + args.memory * 1024 + mon.peak_conns * PER_CONN_KB \
-        + RSS_SLACK_MB * 1024
+    bound = (args.memory + RSS_BASE_MB) * 1024 + mon.peak_conns * PER_CONN_KB
     peak = max(mon.rss or [0])
     judged = not (args.no_rss_check or is_sanitized(args.bin))
-    chk.add("RSS <= start + -m + %d KB/conn + %d MB" % (PER_CONN_KB, RSS_SLACK_MB),
+    chk.add("RSS <= -m + %d MB + %d KB per connection" % (RSS_BASE_MB, PER_CONN_KB),
             peak <= bound or not judged, "max %d MB, bound %d MB%s" % (
                 peak // 1024, bound // 1024, "" if judged else " (not judged: sanitizer build)"))
-    flood_res = flood(chk, server, args.maxconns)
+    flood_res = flood(chk, server, args.maxconns, args.memory)
     admin.close()
     status = server.stop()
     log = server.log()
     chk.add("clean exit on SIGTERM", status == 0, "status %s" % status)
+    starved = None
+    if args.starved_seconds > 0:
+        starved = Starved(Server, args, args.certs, args.starved_headroom, args.starved_seconds,
+                          max(4, args.clients // 2)).run(chk)
+        log = server.log()
     san = re.search(r"(AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:)[^\n]*", log)
-    chk.add("no sanitizer report in the server log", san is None, san.group(0) if san else "")
-    print_summary(args, sh, mon, server, chk, s0, s1, elapsed, flood_res, idle_ok)
+    chk.add("no sanitizer report in the server logs", san is None, san.group(0) if san else "")
+    print_summary(args, sh, mon, server, chk, s0, s1, elapsed, flood_res, idle_ok, starved)
 
 
 def main():
