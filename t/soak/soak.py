@@ -67,6 +67,8 @@ def parse_args():
                    help="length of the failing-malloc phase (0 = skip)")
     p.add_argument("--starved-headroom", type=int, default=6,
                    help="MB of address space above idle for the failing-malloc server")
+    p.add_argument("--failmalloc", help="failmalloc.so (built by run.sh) for the injected phase")
+    p.add_argument("--failmalloc-one-in", type=int, default=1000)
     p.add_argument("--no-rss-check", action="store_true",
                    help="report RSS but do not judge it (sanitizer builds; found automatically)")
     p.add_argument("--seed", type=int, default=int(time.time()))
@@ -117,6 +119,7 @@ class Server:
         self.argv = None
         self.extra = []
         self.preexec = None
+        self.env = None
         for src, dst in (("server_crt.pem", self.active[0]), ("server_key.pem", self.active[1])):
             with open(os.path.join(workdir, src), "rb") as f, open(dst, "wb") as g:
                 g.write(f.read())
@@ -139,7 +142,8 @@ class Server:
         self.argv = argv
         log = open(self.log_path, "a")
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, preexec_fn=self.preexec)
+                                     stdin=subprocess.DEVNULL, preexec_fn=self.preexec,
+                                     env=self.env)
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -409,9 +413,11 @@ def pct(values, p):
 
 
 def print_starved(w, st):
-    w("\nfailing-malloc phase: RLIMIT_AS %d MB (idle + %d MB), -m 1024: malloc_fails %s, "
-      "evictions %s, connections %s\n" % (st["cap_mb"], st["headroom_mb"], st["stats"]["malloc_fails"],
-                                         st["stats"]["evictions"], st["stats"]["total_connections"]))
+    how = ("RLIMIT_AS %d MB (idle + %d MB), -m 1024" % (st["cap_mb"], st["headroom_mb"])
+           if st["cap_mb"] else st["failed"])
+    w("\nfailing-malloc phase, %s: malloc_fails %s, read_buf_oom %s, evictions %s, "
+      "connections %s\n" % (how, st["stats"]["malloc_fails"], st["stats"]["read_buf_oom"],
+                            st["stats"]["evictions"], st["stats"]["total_connections"]))
     for kind, n in sorted(st["counts"].items()):
         if kind != "failures":
             w("  %-58s %7d\n" % (kind, n))
@@ -461,8 +467,8 @@ def print_summary(args, sh, mon, server, chk, s0, s1, elapsed, flood_res, idle_o
             if name.startswith("connect_"):
                 continue
             w("  %-44s %.3f / %.3f / %.3f  (n=%d)\n" % (name, min(v), pct(v, 0.5), max(v), len(v)))
-    if starved:
-        print_starved(w, starved)
+    for st in starved or []:
+        print_starved(w, st)
     w("\nchecks:\n")
     for name, ok, detail in chk.rows:
         w("  [%s] %-50s %s\n" % ("ok" if ok else "FAIL", name, detail))
@@ -585,10 +591,14 @@ def finish(args, sh, mon, server, admin, chk, s0, stat_names, threads, idle_ok, 
     status = server.stop()
     log = server.log()
     chk.add("clean exit on SIGTERM", status == 0, "status %s" % status)
-    starved = None
+    starved = []
     if args.starved_seconds > 0:
-        starved = Starved(Server, args, args.certs, args.starved_headroom, args.starved_seconds,
-                          max(4, args.clients // 2)).run(chk)
+        nclients = max(4, args.clients // 2)
+        starved.append(Starved(Server, args, args.certs, args.starved_headroom,
+                               args.starved_seconds, nclients).run(chk))
+        if args.failmalloc:
+            starved.append(Starved(Server, args, args.certs, 0, args.starved_seconds, nclients,
+                                   (args.failmalloc, args.failmalloc_one_in)).run(chk))
         log = server.log()
     san = re.search(r"(AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error:)[^\n]*", log)
     chk.add("no sanitizer report in the server logs", san is None, san.group(0) if san else "")

@@ -1,22 +1,28 @@
-"""Soak test, second phase: a server whose mallocs fail.
+"""Soak test, last phases: servers whose mallocs fail.
 
-A second server is started with RLIMIT_AS set a few megabytes above the
-address space it uses when idle, and -m 1024, so slab pages, read buffers,
-reply blocks and TLS buffers all compete for memory that is not there:
-malloc really fails, on the request path, many times. Plain and TLS clients
-store checked values and read 30-key multi-gets meanwhile, reconnecting now
-and then (new TLS sessions need memory too).
+Two ways, one server each:
+
+  rlimit  RLIMIT_AS a few megabytes above the address space the server uses
+          when idle, and -m 1024: every slab page allocation fails (glibc still
+          serves small blocks from its arenas), so stores run out of memory;
+  inject  t/soak/failmalloc.c preloaded: one malloc/calloc/realloc in N
+          fails, anywhere (read buffers, reply blocks, OpenSSL, libevent).
+
+Plain and TLS clients store checked values and read 30-key multi-gets
+meanwhile, reconnecting now and then (new TLS sessions need memory too).
 
 Allowed: STORED or a SERVER_ERROR ... out of memory reply for a store, a
-SERVER_ERROR for a get, a connection closed by the server (counted). Not
-allowed: the server dying, any other reply, a value that is not one written
-for its key. Afterwards the server must still answer on a new connection and
-exit with status 0 on SIGTERM.
+SERVER_ERROR for a get, a connection closed or a TLS session failed by the
+server (counted: that request was lost, nothing else). Not allowed: the
+server dying, any other reply, a value that is not one written for its key.
+Afterwards the server must still answer on a new connection and exit with
+status 0 on SIGTERM.
 """
 
 import collections
 import os
 import random
+import re
 import resource
 import socket
 import ssl
@@ -36,7 +42,8 @@ def vm_size_kb(pid):
 
 
 class Starved:
-    def __init__(self, server_cls, args, certs, headroom_mb, seconds, clients):
+    def __init__(self, server_cls, args, certs, headroom_mb, seconds, clients, inject=None):
+        self.inject = inject  # (path to failmalloc.so, one in N) or None for rlimit
         self.args = args
         self.certs = certs
         self.headroom_mb = headroom_mb
@@ -54,8 +61,15 @@ class Starved:
                 self.failures.append(msg)
 
     def start_server(self):
-        """Start once to learn the idle address space, then again under the cap."""
+        """rlimit: start once to learn the idle address space, then again under the cap."""
         a = self.args
+        if self.inject:
+            srv = self.server_cls(a, self.certs)
+            srv.env = dict(os.environ, LD_PRELOAD=self.inject[0],
+                           FAILMALLOC_ONE_IN=str(self.inject[1]), FAILMALLOC_AFTER="20000")
+            srv.start()
+            self.cap_mb = 0
+            return srv
         srv = self.server_cls(a, self.certs)
         srv.extra = ["-m", "1024"]
         srv.start()
@@ -97,8 +111,8 @@ class Starved:
                 self.bad("client %d: BAD VALUE %s" % (i, e))
                 c = None
             except (EOFError, ConnectionError, ssl.SSLError) as e:
-                self.res["connections closed by the server"] += 1
-                self.res["  (%s)" % type(e).__name__] += 1
+                self.res["connections closed or TLS sessions failed"] += 1
+                self.res["  %s" % (getattr(e, "reason", None) or type(e).__name__)] += 1
                 c = None
             except (OSError, ProtocolError) as e:
                 self.bad("client %d: %r" % (i, e))
@@ -130,24 +144,33 @@ class Starved:
         for t in threads:
             t.join(self.seconds + 60)
         alive = srv.proc.poll() is None
-        stats = {}
-        if alive:
+        stats, ok = self.after(srv) if alive else ({}, False)
+        status = srv.stop()
+        tag = "injected malloc failures" if self.inject else "RLIMIT_AS"
+        chk.add("%s: server alive" % tag, alive,
+                "" if alive else "exit status %s" % srv.proc.returncode)
+        chk.add("%s: serves a new connection afterwards" % tag, ok)
+        chk.add("%s: only allowed replies, no bad value" % tag, self.res["failures"] == 0,
+                "; ".join(self.failures[:3]))
+        m = re.search(r"failmalloc: (\d+) of (\d+) calls failed", srv.log())
+        failed = int(m.group(1)) if m else int(stats.get("malloc_fails", 0))
+        chk.add("%s: malloc really failed" % tag, failed > 0,
+                m.group(0) if m else "malloc_fails %s" % stats.get("malloc_fails"))
+        chk.add("%s: clean exit on SIGTERM" % tag, status == 0, "status %s" % status)
+        return {"tag": tag, "cap_mb": self.cap_mb, "headroom_mb": self.headroom_mb,
+                "failed": m.group(0) if m else "", "counts": self.res,
+                "stats": {k: stats.get(k) for k in ("malloc_fails", "read_buf_oom", "evictions",
+                                                     "total_connections")}}
+
+    def after(self, srv):
+        """A new connection and `stats`; with injection a try may itself fail, so retry."""
+        for _ in range(10):
             try:
                 a = Conn(srv.plain_port)
                 ok = a.cmd(b"version").startswith(b"VERSION ")
                 stats = a.stats()
                 a.close()
-            except (OSError, EOFError, ssl.SSLError):
-                ok = False
-        status = srv.stop()
-        chk.add("starved: server alive under failing mallocs", alive,
-                "" if alive else "exit status %s" % srv.proc.returncode)
-        chk.add("starved: serves a new connection afterwards", alive and ok)
-        chk.add("starved: only allowed replies, no bad value", self.res["failures"] == 0,
-                "; ".join(self.failures[:3]))
-        chk.add("starved: malloc really failed", int(stats.get("malloc_fails", 0)) > 0,
-                "malloc_fails %s" % stats.get("malloc_fails"))
-        chk.add("starved: clean exit on SIGTERM", status == 0, "status %s" % status)
-        return {"cap_mb": self.cap_mb, "headroom_mb": self.headroom_mb, "counts": self.res,
-                "stats": {k: stats.get(k) for k in ("malloc_fails", "read_buf_oom", "evictions",
-                                                     "total_connections")}}
+                return stats, ok
+            except (OSError, EOFError, ssl.SSLError, ProtocolError):
+                time.sleep(0.2)
+        return {}, False
