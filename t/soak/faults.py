@@ -397,6 +397,10 @@ class BigGetter(Injector):
             if self.overflow_stat is None:
                 break
         waited = time.monotonic() - t0
+        if self.sh.stop.is_set():
+            c.close()  # the run ended while we waited: no verdict
+            admin.close()
+            return
         closed, _, got = wait_closed(c.sock, 20.0)
         c.close()
         admin.close()

@@ -21,7 +21,6 @@ table and exits 1 if any check failed.
 """
 
 import argparse
-import collections
 import os
 import re
 import selectors
@@ -35,7 +34,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from faults import BigGetter, CommandFaults, HandshakeFaults, Rotator, StalledHandshakes, raw_connect  # noqa: E402
+from faults import (BigGetter, CommandFaults, HandshakeFaults, Rotator,  # noqa: E402
+                    StalledHandshakes, raw_connect)
 from mc import Conn, check_value, make_value, tls_context  # noqa: E402
 from starved import Starved  # noqa: E402
 from workload import DECR_START, N_CAS, N_COUNTERS, Client, Filler, Shared  # noqa: E402
@@ -232,7 +232,7 @@ class IdlePool:
 
 # ---------------------------------------------------------------- setup
 
-def setup_data(admin, counts):
+def setup_data(admin):
     """Counters, CAS keys and the big values the injectors read."""
     for i in range(N_COUNTERS):
         for key, start in ((b"n:%d" % i, 0), (b"d:%d" % i, DECR_START)):
@@ -451,7 +451,8 @@ def print_summary(args, sh, mon, server, chk, s0, s1, elapsed, flood_res, idle_o
         ("items evicted / stored by filler", "%d / %d" % (delta(s0, s1, "evictions"),
                                                           c["filler_sets"])),
         ("version latency p50 / p99 / max", "%.1f / %.1f / %.1f ms" % (
-            pct(mon.latency, 0.5) * 1e3, pct(mon.latency, 0.99) * 1e3, max(mon.latency or [0]) * 1e3)),
+            pct(mon.latency, 0.5) * 1e3, pct(mon.latency, 0.99) * 1e3,
+            max(mon.latency or [0]) * 1e3)),
         ("idle connections alive at end", "%d of %d" % (idle_ok, args.idle)),
         ("flood past -c", "%(opened)d opened, %(served)d served, %(rejected)d rejected, "
          "RSS %(rss)d MB" % flood_res),
@@ -498,7 +499,7 @@ def run_started(args, server):
     tls_ctxs = [tls_context(ca), tls_context(ca, ssl.TLSVersion.TLSv1_2)]
     sh = Shared(args, (server.plain_port, server.tls_port), tls_ctxs)
     admin = Conn(server.plain_port)
-    setup_data(admin, sh.counts)
+    setup_data(admin)
     s0 = admin.stats()
     stat_names = {
         "hs_timeout": find_stat(s0, r".*handshake_timeout.*"),
@@ -563,14 +564,16 @@ def finish(args, sh, mon, server, admin, chk, s0, stat_names, threads, idle_ok, 
     chk.add("all connections closed afterwards", int(s1["curr_connections"]) == baseline,
             "curr_connections %s, before %d" % (s1["curr_connections"], baseline))
     chk.add("no client error, no bad value", sh.nfail == 0, "%d failures" % sh.nfail)
-    chk.add("idle connections still served", idle_ok == args.idle, "%d of %d" % (idle_ok, args.idle))
+    chk.add("idle connections still served", idle_ok == args.idle,
+            "%d of %d" % (idle_ok, args.idle))
     check_stats(chk, sh, s0, s1, stat_names)
     evictions = delta(s0, s1, "evictions")
     check_invariants(chk, sh, admin, evictions)
     check_private(chk, sh, admin, [t for t in threads if isinstance(t, Client)], evictions)
     rotations = sum(v for k, v in sh.faults.items() if k.startswith("certs: rotated"))
-    chk.add("clients saw the rotated certificates", rotations < 2 or len(sh.certs_seen - {None}) >= 2,
-            "%d rotations, %d distinct certs" % (rotations, len(sh.certs_seen - {None})))
+    certs = len(sh.certs_seen - {None})
+    chk.add("clients saw the rotated certificates", rotations < 2 or certs >= 2,
+            "%d rotations, %d distinct certs" % (rotations, certs))
     chk.add("not-TLS bytes rejected early (< 1 s)",
             max(sh.timings["not-TLS bytes rejected after (s)"] or [0]) < 1.0)
     stalled = sh.timings["stalled handshake closed after (s)"]

@@ -24,9 +24,7 @@ import os
 import random
 import re
 import resource
-import socket
 import ssl
-import subprocess
 import threading
 import time
 
