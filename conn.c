@@ -289,6 +289,11 @@ static enum step read_more(struct conn *c)
         return STEP_CONTINUE;
     }
     if (n == IO_WANT_READ) {
+        /* pending() may have promised bytes that were only part of a record */
+        if (!resp_is_empty(&c->s.out)) {
+            set_state(c, CONN_WRITE);
+            return STEP_CONTINUE;
+        }
         return go_idle(c);
     }
     return on_io_result(c, n);
