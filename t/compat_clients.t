@@ -34,7 +34,7 @@ sub py_has {
     return system("$py -c 'import $mod' >/dev/null 2>&1") == 0;
 }
 
-sub perl_has { return system($^X, "-M$_[0]", '-e', '1') == 0 }
+sub perl_has { return system("$^X -M$_[0] -e 1 >/dev/null 2>&1") == 0 }
 
 sub have_tools {
     for my $t (qw(memcping memccp memccat memcrm memcflush memcstat memcexist
@@ -113,7 +113,8 @@ sub transcript_is {
 my $tls = MCTest::is_tls();
 for my $c (@clients) {
     SKIP: {
-        skip "$c->{name}: client not installed", 2 unless $c->{have}->();
+        skip "$c->{name}: client not installed", ($tls && $c->{tls} ? 3 : 2)
+            unless $c->{have}->();
         my $srv = MCTest::new_server('');
         my @target = ('127.0.0.1', $srv->port);
         if ($tls && $c->{tls}) {
