@@ -32,7 +32,11 @@ struct transport_ops {
     /* Write like writev(2): may write fewer bytes than offered. After an
      * IO_WANT_*, the caller retries with the same leading bytes. */
     ssize_t (*writev)(struct transport *t, const struct iovec *iov, int iovcnt);
-    /* Bytes already received and decrypted, readable without touching the socket. */
+    /* Non-zero when the transport holds received bytes the socket will not
+     * signal again (TLS: decrypted bytes, or records read ahead and not yet
+     * decrypted, reported as 1 since OpenSSL does not say how many). The
+     * caller must keep reading while it is non-zero; a read may still
+     * return IO_WANT_READ when what is held is only part of a record. */
     size_t (*pending)(const struct transport *t);
     /* Release everything the transport owns and close the fd. Idempotent. */
     void (*close)(struct transport *t);
