@@ -23,6 +23,7 @@
 #define BLOCK_CACHE_MAX 16
 #define IOV_INITIAL     16
 #define ITEMS_INITIAL   8
+#define ARRAY_CACHE_MAX 16
 
 struct resp_block {
     struct resp_block *next;
@@ -33,6 +34,43 @@ struct resp_block {
 
 static __thread struct resp_block *block_cache;
 static __thread int block_cache_len;
+
+/*
+ * The iovec and item arrays of the initial size are recycled per thread
+ * too: a connection gives them back each time it goes idle, which for a
+ * client sending one request at a time is after every request (a realloc
+ * and a free each per request otherwise).
+ */
+struct array_cache {
+    void *slot[ARRAY_CACHE_MAX];
+    int len;
+};
+static __thread struct array_cache iov_cache;
+static __thread struct array_cache items_cache;
+
+static void *array_get(struct array_cache *c, size_t size)
+{
+    if (c->len > 0) {
+        return c->slot[--c->len];
+    }
+    return malloc(size);
+}
+
+static void array_put(struct array_cache *c, void *p, bool is_initial)
+{
+    if (p != NULL && is_initial && c->len < ARRAY_CACHE_MAX) {
+        c->slot[c->len++] = p;
+        return;
+    }
+    free(p);
+}
+
+static void array_drain(struct array_cache *c)
+{
+    while (c->len > 0) {
+        free(c->slot[--c->len]);
+    }
+}
 
 static struct resp_block *block_get(size_t need)
 {
@@ -74,6 +112,8 @@ void resp_thread_teardown(void)
         free(b);
     }
     block_cache_len = 0;
+    array_drain(&iov_cache);
+    array_drain(&items_cache);
 }
 
 void resp_init(struct resp_queue *q)
@@ -102,8 +142,8 @@ void resp_deinit(struct resp_queue *q)
 {
     release_items(q, 0);
     free_blocks(q->blocks, NULL);
-    free(q->iov);
-    free(q->items);
+    array_put(&iov_cache, q->iov, q->cap == IOV_INITIAL);
+    array_put(&items_cache, q->items, q->items_cap == ITEMS_INITIAL);
     memset(q, 0, sizeof(*q));
 }
 
@@ -120,7 +160,8 @@ static bool iov_room(struct resp_queue *q)
         return true;
     }
     int cap = q->cap ? q->cap * 2 : IOV_INITIAL;
-    struct iovec *iov = realloc(q->iov, (size_t)cap * sizeof(*iov));
+    struct iovec *iov = q->cap ? realloc(q->iov, (size_t)cap * sizeof(*iov))
+                               : array_get(&iov_cache, (size_t)cap * sizeof(*iov));
     if (iov == NULL) {
         return false;
     }
@@ -210,7 +251,8 @@ bool resp_hold_item(struct resp_queue *q, struct item *it)
 {
     if (q->nitems == q->items_cap) {
         int cap = q->items_cap ? q->items_cap * 2 : ITEMS_INITIAL;
-        struct item **items = realloc(q->items, (size_t)cap * sizeof(*items));
+        struct item **items = q->items_cap ? realloc(q->items, (size_t)cap * sizeof(*items))
+                                           : array_get(&items_cache, (size_t)cap * sizeof(*items));
         if (items == NULL) {
             return false;
         }
