@@ -12,7 +12,8 @@
 # Usage: bench/run.sh [--quick] [--rounds N] [--secs S] [--scenarios a,b]
 #                     [--modes tls,plain] [--control a,b|none] [--results F]
 # Environment: OURS_BIN REF_BIN MCBENCH ROUNDS ROUND_SECS SCENARIOS MODES
-#              CONTROL IDLE_CONNS IDLE_ROUNDS SERVER_CPU CLIENT_CPU RESULTS
+#              CONTROL CONTROL_ROUNDS TARGETS NOTES IDLE_CONNS IDLE_ROUNDS
+#              SERVER_CPU CLIENT_CPU RESULTS
 
 # `make bench` may start us with sh; the rest of this file needs bash.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
@@ -24,11 +25,16 @@ OURS_BIN=${OURS_BIN:-./memcached}
 REF_BIN=${REF_BIN:-/usr/bin/memcached}
 MCBENCH=${MCBENCH:-./bench/mcbench}
 ROUNDS=${ROUNDS:-7}
-ROUND_SECS=${ROUND_SECS:-2}
+ROUND_SECS=${ROUND_SECS:-1.5}
 ALL_SCENARIOS="small-p1 small-p16 large-100k large-500k handshake-full handshake-resumed idle-memory"
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 MODES=${MODES:-"tls plain"}
-CONTROL=${CONTROL:-"small-p1 handshake-full:tls"}
+# Every scenario with a target gets an A-vs-A control row (its noise floor).
+CONTROL=${CONTROL:-"small-p1 small-p16 large-100k:tls handshake-full:tls idle-memory:tls"}
+CONTROL_ROUNDS=${CONTROL_ROUNDS:-5}
+# The issue's targets: scenario:mode:metric:maximum ratio ours/reference.
+TARGETS=${TARGETS:-"small-p1:tls:cpu:0.85 small-p16:tls:cpu:0.6 large-100k:tls:cpu:0.8 handshake-full:tls:cpu:0.5 idle-memory:tls:rss:0.8 small-p1:plain:cpu:1.0 small-p16:plain:cpu:1.0 small-p1:tls:p99:1.0 small-p16:tls:p99:1.0 large-100k:tls:p99:1.0 large-500k:tls:p99:1.0 handshake-full:tls:p99:1.0 handshake-resumed:tls:p99:1.0"}
+NOTES=${NOTES:-bench/NOTES.md}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 IDLE_ROUNDS=${IDLE_ROUNDS:-3}
 SERVER_CPU=${SERVER_CPU:-0}
@@ -39,7 +45,7 @@ QUICK=0
 ORIG_ARGS="$*"
 
 usage() {
-    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
     exit "${1:-0}"
 }
 
@@ -65,6 +71,7 @@ if [ "$QUICK" = 1 ]; then
     IDLE_CONNS=${QUICK_IDLE:-2000}
     IDLE_ROUNDS=1
     CONTROL="small-p1:tls"
+    CONTROL_ROUNDS=$ROUNDS
 fi
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -208,10 +215,11 @@ run_side() { # pair scenario mode side name round secs
 
 # Alternating rounds of one scenario between two running servers.
 compare() { # pair scenario mode nameA nameB
-    local r
+    local r rounds=$ROUNDS
+    [ "$1" = control ] && rounds=$CONTROL_ROUNDS
     prefill "$4" "$2" "$3"
     prefill "$5" "$2" "$3"
-    for r in $(seq "$ROUNDS"); do
+    for r in $(seq "$rounds"); do
         if [ $((r % 2)) = 1 ]; then
             run_side "$1" "$2" "$3" A "$4" "$r" "$ROUND_SECS"
             run_side "$1" "$2" "$3" B "$5" "$r" "$ROUND_SECS"
@@ -310,6 +318,46 @@ summarize() { # pair
     }' "$RAW"
 }
 
+# One row per target: median ratio of the main pair, the same ratio of the
+# A-vs-A control pair (its distance from 1.000 is the noise floor), verdict.
+targets() {
+    awk -v targets="$TARGETS" '
+    function med(list,   n, a, i, j, t) {
+        n = split(list, a, " ")
+        for (i = 2; i <= n; i++) { t = a[i] + 0; for (j = i - 1; j >= 1 && a[j] + 0 > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        if (n == 0) return "NA"
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    function add(k, v) { if (v != "" && v != "NA") vals[k] = vals[k] " " v }
+    function ratio(pair, scen, mode, metric,   a, b) {
+        a = med(vals[pair, scen, mode, "A", metric]); b = med(vals[pair, scen, mode, "B", metric])
+        return (a == "NA" || b == "NA" || b + 0 == 0) ? "NA" : a / b
+    }
+    {
+        delete kv
+        for (i = 1; i <= NF; i++) { eq = index($i, "="); kv[substr($i, 1, eq - 1)] = substr($i, eq + 1) }
+        k = kv["pair"] SUBSEP kv["scen"] SUBSEP kv["mode"] SUBSEP kv["side"]
+        add(k SUBSEP "cpu", kv["server_cpu_us_per_op"]); add(k SUBSEP "p99", kv["p99_us"])
+        add(k SUBSEP "rss", kv["server_rss_per_idle_conn_bytes"])
+    }
+    END {
+        names["cpu"] = "server CPU µs/op"; names["p99"] = "p99 latency"; names["rss"] = "RSS per idle connection"
+        n = split(targets, t, " ")
+        for (i = 1; i <= n; i++) {
+            split(t[i], f, ":"); scen = f[1]; mode = f[2]; metric = f[3]; max = f[4] + 0
+            r = ratio("main", scen, mode, metric)
+            if (r == "NA") continue
+            c = ratio("control", scen, mode, metric)
+            noise = c == "NA" ? "NA" : (c > 1 ? c - 1 : 1 - c)
+            if (r <= max) verdict = "met"
+            else if (noise != "NA" && r <= max + noise) verdict = "within the noise floor"
+            else verdict = "**not met**"
+            printf "| %s | %s | %s | ≤ %.2f | %.3f | %s | %s | %s |\n", scen, mode, names[metric], max, r,
+                c == "NA" ? "-" : sprintf("%.3f", c), noise == "NA" ? "-" : sprintf("±%.3f", noise), verdict
+        }
+    }' "$RAW"
+}
+
 table_header() { # labelA labelB
     echo "| scenario | mode | CPU µs/op $1 | $2 | ratio | ops/s $1 | $2 | ratio | p99 µs $1 | $2 | ratio | note |"
     echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|"
@@ -338,6 +386,18 @@ write_results() {
         echo "- Load from other processes before the run: $BUSY CPUs busy; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
         [ -n "$BUSY_NOTE" ] && echo "- **$BUSY_NOTE**"
         echo "- CPU µs/op = server utime+stime over the measured phase / requests; handshake-* ops are connect + handshake + one get + close."
+        echo
+        echo "## Targets"
+        echo
+        echo "Ratio = ours / reference (median over the rounds). The A-vs-A column is the same ratio for the reference against a second reference instance, measured in the same run; its distance from 1.000 is the noise floor of that row. \"-\": no control run for that row."
+        echo
+        echo "| scenario | mode | metric | target | ours/ref | A-vs-A | noise | verdict |"
+        echo "|---|---|---|--:|--:|--:|--:|---|"
+        targets
+        if [ -r "$NOTES" ]; then
+            echo
+            sed -n '/^## /,$p' "$NOTES"
+        fi
         echo
         echo "## Ours (A) vs. reference (B)"
         echo
