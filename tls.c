@@ -911,11 +911,12 @@ static size_t tls_pending(const struct transport *t)
     if (tc == NULL || tc->ssl == NULL) {
         return 0;
     }
-    n = SSL_pending(tc->ssl);
-    if (n > 0) {
-        return (size_t)n;
+    /* Usually nothing is held: one call then, the count only when asked for. */
+    if (!SSL_has_pending(tc->ssl)) {
+        return 0;
     }
-    return SSL_has_pending(tc->ssl) ? 1 : 0;
+    n = SSL_pending(tc->ssl);
+    return n > 0 ? (size_t)n : 1;
 }
 
 static void tls_close(struct transport *t)
