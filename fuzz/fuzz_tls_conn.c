@@ -23,15 +23,24 @@
  * partial writes, WANT_WRITE retries with the same bytes and both the
  * staged and in-place write paths happen with short inputs.
  *
+ * The server side is driven the way conn.c drives it: after IO_WANT_READ it
+ * runs again only once the socket is readable, after IO_WANT_WRITE once it
+ * is writable, and after a successful read it reads again only while the
+ * socket is readable or transport_pending() says bytes are held. So bytes
+ * that tls.c buffers (read-ahead, decrypted records) without reporting them
+ * stall the echo, and the run fails instead of the fuzzer hiding it.
+ *
  * Checked on every run, besides ASan/UBSan/LeakSanitizer findings: the
- * transport returns only byte counts or IO_* codes; bytes the transport
- * reports as pending are readable without the socket; the echo comes back
- * byte for byte; a connection that never finishes the handshake is counted
- * in ssl_handshake_errors exactly once, and one that did finish is not
- * counted; no step loops without progress.
+ * transport returns only byte counts or IO_* codes; the echo comes back
+ * byte for byte, with no byte stranded; a connection that never finishes
+ * the handshake is counted in ssl_handshake_errors exactly once, and one
+ * that did finish is not counted; after EOF the handshake fails at once; no
+ * step loops without progress.
  *
  * The certificate is generated in LLVMFuzzerInitialize (EC P-256,
- * self-signed) into a temporary directory, so the target needs no files.
+ * self-signed) into a temporary directory by a forked child, so the target
+ * needs no files and this process makes no OpenSSL allocation before
+ * tls_setup() (tls.c installs its allocator then, which must be first).
  * Rejected: memory BIOs in place of the socketpair (tls.c peeks the fd with
  * recv(MSG_PEEK) and OpenSSL's socket BIO is what runs in production).
  */
@@ -42,6 +51,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -49,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -77,6 +88,8 @@ struct run {
     SSL *client;
     struct transport t;
     uint32_t rng;
+    ssize_t rd_want; /* what the server's last read/handshake asked to wait for, or 0 */
+    ssize_t wr_want; /* the same for its last write */
     bool is_established;
 };
 
@@ -102,6 +115,34 @@ static size_t chunk_len(struct run *r, size_t max)
 static void check_io_result(ssize_t n)
 {
     assert(n >= 0 || n == IO_ERROR || n == IO_WANT_READ || n == IO_WANT_WRITE);
+}
+
+static bool fd_ready(int fd, short events)
+{
+    struct pollfd p = {.fd = fd, .events = events};
+
+    return poll(&p, 1, 0) > 0;
+}
+
+/* conn.c's rule: after a WANT, call again only once the socket says so. */
+static bool may_run(const struct run *r, ssize_t *want)
+{
+    if (*want == IO_WANT_READ && !fd_ready(r->sfd, POLLIN)) {
+        return false;
+    }
+    if (*want == IO_WANT_WRITE && !fd_ready(r->sfd, POLLOUT)) {
+        return false;
+    }
+    *want = 0;
+    return true;
+}
+
+static void note_result(ssize_t *want, ssize_t n)
+{
+    check_io_result(n);
+    if (n == IO_WANT_READ || n == IO_WANT_WRITE) {
+        *want = n;
+    }
 }
 
 /* ------------------------------------------------------------ certificate */
@@ -157,6 +198,21 @@ static bool make_cert_files(const char *dir, char *crt, char *key, size_t cap)
     return ok;
 }
 
+/* In a child, so that this process's first OpenSSL allocation is tls_setup()'s. */
+static bool make_cert_files_forked(const char *dir, char *crt, char *key, size_t cap)
+{
+    int status = 0;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        _exit(make_cert_files(dir, crt, key, cap) ? 0 : 1);
+    }
+    snprintf(crt, cap, "%s/server_crt.pem", dir);
+    snprintf(key, cap, "%s/server_key.pem", dir);
+    return pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+           WEXITSTATUS(status) == 0;
+}
+
 static SSL_CTX *make_client_ctx(int max_version)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -181,7 +237,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     signal(SIGPIPE, SIG_IGN);
-    if (mkdtemp(dir) == NULL || !make_cert_files(dir, crt, key, sizeof(crt))) {
+    if (mkdtemp(dir) == NULL || !make_cert_files_forked(dir, crt, key, sizeof(crt))) {
         fprintf(stderr, "fuzz_tls_conn: cannot write a test certificate in /tmp\n");
         abort();
     }
@@ -247,12 +303,16 @@ static void client_discard(struct run *r)
     }
 }
 
-/* One server handshake step; true once established. */
+/* One server handshake step, when the socket allows; true once established. */
 static bool server_handshake_step(struct run *r, bool *is_dead)
 {
-    ssize_t n = transport_handshake(&r->t);
+    ssize_t n;
 
-    check_io_result(n);
+    if (!may_run(r, &r->rd_want)) {
+        return false;
+    }
+    n = transport_handshake(&r->t);
+    note_result(&r->rd_want, n);
     if (n == 0) {
         r->is_established = true;
         return true;
@@ -340,10 +400,19 @@ static void run_handshake_raw(struct run *r, const uint8_t *p, size_t len)
             off += w > 0 ? (size_t)w : 0;
         }
         client_discard(r);
+        if (!may_run(r, &r->rd_want)) {
+            if (off == len) {
+                return; /* everything sent and the server waits for more */
+            }
+            continue;
+        }
         ssize_t n = transport_read(&r->t, buf, chunk_len(r, sizeof(buf)));
-        check_io_result(n);
-        if (n == 0 || n == IO_ERROR || (n == IO_WANT_READ && off == len)) {
+        note_result(&r->rd_want, n);
+        if (n == 0 || n == IO_ERROR) {
             return;
+        }
+        if (n > 0 && transport_pending(&r->t) == 0 && !fd_ready(r->sfd, POLLIN)) {
+            r->rd_want = IO_WANT_READ; /* conn.c would wait for the next event */
         }
     }
     assert(!"server read loop made no progress");
@@ -396,28 +465,30 @@ static void client_receive(struct run *r, struct echo *e)
     }
 }
 
-/* Read what is there, and everything the transport already decrypted. */
+/*
+ * Read as conn.c does: when the socket is readable, and then again only while
+ * it stays readable or the transport reports held bytes; stop at IO_WANT_READ.
+ */
 static void server_read(struct run *r, struct echo *e)
 {
-    for (;;) {
+    while (e->got_len < e->len) {
         size_t room = e->len - e->got_len;
-        size_t pend = transport_pending(&r->t);
-        size_t want = chunk_len(r, room > 0 ? room : 1);
         ssize_t n;
 
-        assert(pend <= room);
-        if (room == 0) {
+        if (!may_run(r, &r->rd_want)) {
             return;
         }
-        n = transport_read(&r->t, e->got + e->got_len, want);
-        check_io_result(n);
-        /* Bytes reported pending must come back without the socket. */
-        assert(pend == 0 || n > 0);
+        n = transport_read(&r->t, e->got + e->got_len, chunk_len(r, room));
+        note_result(&r->rd_want, n);
         if (n <= 0) {
             assert(n == IO_WANT_READ);
             return;
         }
         e->got_len += (size_t)n;
+        if (transport_pending(&r->t) == 0 && !fd_ready(r->sfd, POLLIN)) {
+            r->rd_want = IO_WANT_READ;
+            return;
+        }
     }
 }
 
@@ -436,8 +507,11 @@ static void server_write(struct run *r, struct echo *e)
             iov[cnt++].iov_len = take;
             off += take;
         }
+        if (!may_run(r, &r->wr_want)) {
+            return;
+        }
         n = transport_writev(&r->t, iov, cnt);
-        check_io_result(n);
+        note_result(&r->wr_want, n);
         if (n < 0) {
             assert(n == IO_WANT_WRITE || n == IO_WANT_READ);
             return;
