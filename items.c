@@ -202,16 +202,18 @@ static bool is_dead(const struct item *it, uint32_t now)
 
 /* ---- sizes ------------------------------------------------------------ */
 
-static size_t ntotal_of(size_t nkey, size_t nbytes)
+/* The reference stores client flags only when they are non-zero (4 bytes). */
+static size_t ntotal_of(size_t nkey, size_t nbytes, uint32_t cflags)
 {
-    return (use_cas ? sizeof(struct item) : MC_HEADER_NOCAS) + nkey + 1 + nbytes;
+    return (use_cas ? sizeof(struct item) : MC_HEADER_NOCAS) + nkey + 1 + nbytes +
+           (cflags != 0 ? sizeof(uint32_t) : 0);
 }
 
 /* Chunk bytes a plain item needs: never less than the reference's choice. */
-static size_t need_of(size_t nkey, size_t nbytes)
+static size_t need_of(size_t nkey, size_t nbytes, uint32_t cflags)
 {
     size_t real = offsetof(struct item, data) + nkey + 1 + nbytes;
-    size_t mc = ntotal_of(nkey, nbytes);
+    size_t mc = ntotal_of(nkey, nbytes, cflags);
 
     return real > mc ? real : mc;
 }
@@ -220,26 +222,27 @@ static size_t need_of(size_t nkey, size_t nbytes)
  * Header chunk of a chunked item: never less than the reference's (its
  * header + key + a 48-byte chunk descriptor), so it lands in the same class.
  */
-static size_t header_need(size_t nkey, size_t nbytes)
+static size_t header_need(size_t nkey, size_t nbytes, uint32_t cflags)
 {
     size_t pieces = (nbytes + piece_usable - 1) / piece_usable;
     size_t real = table_offset(nkey) + sizeof(struct chunk_table) + pieces * sizeof(struct item *);
-    size_t mc = ntotal_of(nkey, 0) + MC_CHUNK_DESC;
+    size_t mc = ntotal_of(nkey, 0, cflags) + MC_CHUNK_DESC;
 
     return real > mc ? real : mc;
 }
 
 size_t item_ntotal(const struct item *it)
 {
-    return ntotal_of(it->nkey, it->nbytes);
+    return ntotal_of(it->nkey, it->nbytes, it->client_flags);
 }
 
-bool item_size_ok(size_t nkey, size_t nbytes)
+bool item_size_ok(size_t nkey, size_t nbytes, uint32_t cflags)
 {
-    if (nkey > KEY_MAX_LENGTH || ntotal_of(nkey, nbytes) > item_size_max) {
+    if (nkey > KEY_MAX_LENGTH || ntotal_of(nkey, nbytes, cflags) > item_size_max) {
         return false;
     }
-    return need_of(nkey, nbytes) <= chunk_max || header_need(nkey, nbytes) <= chunk_max;
+    return need_of(nkey, nbytes, cflags) <= chunk_max ||
+           header_need(nkey, nbytes, cflags) <= chunk_max;
 }
 
 static void sizes_account(size_t ntotal, bool add)
@@ -664,10 +667,10 @@ static struct item *alloc_piece_locked(size_t len, struct item *head)
     return p;
 }
 
-static struct item *alloc_chunked_locked(size_t nkey, size_t nbytes)
+static struct item *alloc_chunked_locked(size_t nkey, size_t nbytes, uint32_t cflags)
 {
     size_t n = (nbytes + piece_usable - 1) / piece_usable;
-    unsigned hid = slabs_clsid(header_need(nkey, nbytes));
+    unsigned hid = slabs_clsid(header_need(nkey, nbytes, cflags));
     struct item *hdr = hid ? alloc_chunk_locked(hid) : NULL;
     struct chunk_table *t;
 
@@ -696,16 +699,16 @@ static struct item *alloc_chunked_locked(size_t nkey, size_t nbytes)
 struct item *item_alloc_locked(const char *key, size_t nkey, uint32_t client_flags,
                                uint32_t exptime, size_t nbytes, enum item_alloc_status *status)
 {
-    size_t need = need_of(nkey, nbytes);
+    size_t need = need_of(nkey, nbytes, client_flags);
     struct item *it;
 
     ASSERT_LOCKED();
-    if (!item_size_ok(nkey, nbytes)) {
+    if (!item_size_ok(nkey, nbytes, client_flags)) {
         *status = ITEM_ALLOC_TOO_LARGE;
         return NULL;
     }
     it = need <= chunk_max ? alloc_chunk_locked(slabs_clsid(need))
-                           : alloc_chunked_locked(nkey, nbytes);
+                           : alloc_chunked_locked(nkey, nbytes, client_flags);
     if (it == NULL) {
         *status = ITEM_ALLOC_NO_MEMORY;
         return NULL;
@@ -945,7 +948,7 @@ static enum store_result combine_locked(struct item *old, struct item *add, bool
     enum item_alloc_status st;
     struct item *it;
 
-    if (!item_size_ok(old->nkey, total)) {
+    if (!item_size_ok(old->nkey, total, old->client_flags)) {
         return STORE_TOO_LARGE;
     }
     ref_incr(old); /* so allocating cannot evict it */

@@ -128,7 +128,7 @@ struct item *item_alloc(const char *key, size_t nkey, uint32_t client_flags, uin
                         size_t nbytes, enum item_alloc_status *status);
 
 /* Whether an item of this key/value size could ever be stored (for swallowing). */
-bool item_size_ok(size_t nkey, size_t nbytes);
+bool item_size_ok(size_t nkey, size_t nbytes, uint32_t client_flags);
 
 /* Drop one reference (frees when unlinked and unreferenced). NULL is a no-op. */
 void item_release(struct item *it);

@@ -300,10 +300,9 @@ bool proto_parse_i32(const char *buf, struct proto_token t, int32_t *out)
         }
         v = (int64_t)s.mag;
     }
-    if (v > INT32_MAX) {
-        return false;
-    }
-    /* Quirk: no lower bound; the long is truncated to 32 bits. */
+    /* Quirk: memcached's safe_strtol stores strtol's long into an int32_t
+     * with no range check, so only the 64-bit overflow above is refused and
+     * everything else is truncated to 32 bits (T4294967396 is 100 s). */
     *out = (int32_t)(uint32_t)(uint64_t)v;
     return true;
 }

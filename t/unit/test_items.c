@@ -604,12 +604,15 @@ static void test_chunked(void)
            "chunked header class for a %zu-byte key as the reference", nk);
         item_delete(key, nk, 0);
     }
-    ok(item_size_ok(1, 4194304 - 56 - 2) && !item_size_ok(1, 4194304 - 56 - 1), "-I 4m boundary");
+    ok(item_size_ok(1, 4194304 - 56 - 2, 0) && !item_size_ok(1, 4194304 - 56 - 1, 0), "-I 4m boundary");
     storage_teardown();
     s = defaults();
     setup(&s);
     /* Reference -I 1m: key "a" with 1048516 value bytes stores, 1048517 is too large. */
-    ok(item_size_ok(1, 1048516 + 2) && !item_size_ok(1, 1048517 + 2), "-I 1m boundary");
+    ok(item_size_ok(1, 1048516 + 2, 0) && !item_size_ok(1, 1048517 + 2, 0), "-I 1m boundary");
+    /* Non-zero client flags take 4 bytes: 1048512 stores with flags 1, 1048513 does not. */
+    ok(item_size_ok(1, 1048512 + 2, 1) && !item_size_ok(1, 1048513 + 2, 1),
+       "-I 1m boundary with client flags");
     it = item_alloc("a", 1, 0, 0, 1048517 + 2, &st);
     ok(it == NULL && st == ITEM_ALLOC_TOO_LARGE, "too large: ITEM_ALLOC_TOO_LARGE");
     free(val);
