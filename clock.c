@@ -29,16 +29,33 @@ void clock_setup(void)
 {
     epoch = time(NULL) - EPOCH_OFFSET;
     clock_gettime(CLOCK_MONOTONIC, &mono_start);
+    /*
+     * Half a second back: the tick timer, started just after this, then
+     * fires half-way between two second boundaries of the relative clock,
+     * so a tick delivered up to half a second early or late still reads
+     * the right second and the clock never moves by two in one tick.
+     */
+    if (mono_start.tv_nsec >= 500000000L) {
+        mono_start.tv_nsec -= 500000000L;
+    } else {
+        mono_start.tv_sec--;
+        mono_start.tv_nsec += 500000000L;
+    }
     __atomic_store_n(&now_rel, EPOCH_OFFSET, __ATOMIC_RELAXED);
 }
 
 void clock_tick(void)
 {
     struct timespec ts;
+    time_t secs;
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    __atomic_store_n(&now_rel, (uint32_t)(ts.tv_sec - mono_start.tv_sec) + EPOCH_OFFSET,
-                     __ATOMIC_RELAXED);
+    /* Whole seconds since the start, nanoseconds included (see clock_setup). */
+    secs = ts.tv_sec - mono_start.tv_sec;
+    if (ts.tv_nsec < mono_start.tv_nsec) {
+        secs--;
+    }
+    __atomic_store_n(&now_rel, (uint32_t)secs + EPOCH_OFFSET, __ATOMIC_RELAXED);
 }
 
 uint32_t clock_exptime(int64_t exptime)
