@@ -59,9 +59,14 @@ sub tls_opts {
 my $srv = MCTest::new_server('-m 64 -t 2');
 my @to = ('-p', $srv->port, tls_opts());
 
-# 1. A one-second mixed run after prefill: every get must hit.
+# 1. A one-second mixed run after prefill: every get must hit. Against
+# memcached 1.6.18 over TLS: no pipelining and small values (prefill always
+# pipelines), as it leaves requests that OpenSSL already decrypted
+# unanswered until more bytes arrive (known bug), so the run would stall.
 {
-    my ($rc, $r, $err) = mcbench(@to, qw(-d 1 -c 4 -P 4 -k 500 -v 10-2000 -r 1:4 --prefill),
+    my $buggy = MCTest::is_reference() && MCTest::is_tls();
+    my @shape = $buggy ? qw(-P 1 -v 10-200) : qw(-P 4 -v 10-2000);
+    my ($rc, $r, $err) = mcbench(@to, qw(-d 1 -c 4 -k 500 -r 1:4 --prefill), @shape,
         '--server-pid', $srv->pid);
     is($rc, 0, 'mixed run exits 0') or diag($err);
     ok(exists $r->{ops_per_sec} && exists $r->{p99_us} && exists $r->{p999_us},
