@@ -109,9 +109,6 @@ static int run(void)
     if (!storage_setup(settings, err, sizeof(err))) {
         return fail(EX_CONFIG, "storage", err);
     }
-    if (settings->ssl_enabled && !tls_setup(err, sizeof(err))) {
-        return fail(EX_USAGE, "TLS", err);
-    }
     main_base = event_base_new();
     if (main_base == NULL) {
         return fail(EX_OSERR, "libevent", "failed to create the main event loop");
@@ -132,8 +129,9 @@ static int run(void)
     }
     event_base_dispatch(main_base);
 
-    listener_teardown();
+    /* Workers first: until they stop, a `stats conns` may still read the listeners. */
     thread_stop_all();
+    listener_teardown();
     for (int i = 0; evs[i] != NULL; i++) {
         event_free(evs[i]);
     }
@@ -155,11 +153,17 @@ int main(int argc, char **argv)
         break;
     }
     logger_set_verbosity(settings->verbose);
+    clock_setup();
+    /* Before -u drops root, as memcached does: a key readable by root only still loads. */
+    if (settings->ssl_enabled && !tls_setup(err, sizeof(err))) {
+        tls_teardown();
+        return fail(EX_USAGE, "TLS", err);
+    }
     if (!daemon_before_start(err, sizeof(err))) {
         fprintf(stderr, "%s\n", err);
+        tls_teardown();
         return EX_OSERR;
     }
-    clock_setup();
     rc = run();
     tls_teardown();
     storage_teardown();
