@@ -233,6 +233,7 @@ static bool rbuf_make_room(struct conn *c)
     if (c->rbuf == NULL) {
         c->rbuf = rbuf_borrow();
         if (c->rbuf == NULL) {
+            STATS_INCR(c->owner->stats, read_buf_oom);
             return false;
         }
         c->rsize = RBUF_SIZE;
@@ -561,8 +562,9 @@ static bool is_stale(const struct conn *c, uint32_t now)
                  resp_bytes(&c->s.out));
         return true;
     }
+    /* Whole-second clock: "more than" T ticks is never less than T real seconds. */
     if (st == CONN_HANDSHAKE && settings->ssl_handshake_timeout > 0 &&
-        now - c->created >= (uint32_t)settings->ssl_handshake_timeout) {
+        now - c->created > (uint32_t)settings->ssl_handshake_timeout) {
         stats_handshake_timeout();
         LOG_INFO("<%d TLS handshake timed out", c->id);
         return true;

@@ -75,6 +75,7 @@ static enum process_status out_of_memory(struct session *s)
     size_t len;
     char *p;
 
+    STATS_INCR(s->stats, response_obj_oom);
     proto_reply_text(PROTO_REPLY_NO_MEMORY, &len);
     p = resp_reserve(&s->out, len + 2);
     if (p == NULL) {
@@ -219,6 +220,9 @@ static bool get_one(struct session *s, const char *key, size_t nkey, const struc
 static enum process_status get_fail(struct session *s, const struct resp_mark *since,
                                     enum proto_reply code)
 {
+    if (code == PROTO_REPLY_NO_MEMORY_GET) {
+        STATS_INCR(s->stats, response_obj_oom);
+    }
     drop_unsent(s, since);
     return process_reply(s, code, false);
 }

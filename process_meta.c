@@ -122,6 +122,7 @@ static enum process_status queue_oom(struct session *s, const struct resp_mark *
 {
     static const char text[] = "SERVER_ERROR out of memory\r\n";
 
+    STATS_INCR(s->stats, response_obj_oom);
     resp_rewind(&s->out, since);
     return resp_add(&s->out, text, sizeof(text) - 1) ? PROCESS_OK : PROCESS_CLOSE;
 }

@@ -132,7 +132,7 @@ sub names { return [map { $_->[0] } @{ $_[0] // [] }] }
 # Names our server adds beyond the reference (documented in doc/tls.md and
 # doc/options.md). They are checked to exist on ours, then left out of the
 # comparison with the reference's list and order.
-my %OUR_STATS = map { $_ => 1 } qw(ssl_proto_errors ssl_new_sessions);
+my %OUR_STATS = map { $_ => 1 } qw(ssl_proto_errors ssl_handshake_timeouts conns_output_overflow);
 my %OUR_SETTINGS = map { $_ => 1 } qw(ssl_ciphersuites ssl_handshake_timeout conn_output_limit);
 
 sub without_ours {
@@ -152,6 +152,8 @@ my $s = $srv->sock;
     my $list = without_ours($all, \%OUR_STATS);
     if ($tls && !MCTest::is_reference()) {
         ok((grep { $_ eq 'ssl_proto_errors' } @{ names($all) }), 'ours: ssl_proto_errors reported');
+        ok((grep { $_ eq 'ssl_handshake_timeouts' } @{ names($all) }),
+           'ours: ssl_handshake_timeouts reported');
     }
     my @want = @STATS;
     if ($tls) {

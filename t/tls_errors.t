@@ -72,6 +72,8 @@ SKIP: {
 # A client that stalls mid-handshake does not delay anybody else.
 {
     my $before = hs_errors();
+    my $timeouts = MCTest::mem_stats($admin)->{ssl_handshake_timeouts} // 0;
+    my $opened = time;
     my @stalled = map { $srv->new_plain_sock($srv->port) } 1 .. 3;
     MCTest::send_cmd($stalled[0], "\x16\x03\x01");    # part of a record header
     MCTest::send_cmd($stalled[1], "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03");  # part of a ClientHello
@@ -80,13 +82,16 @@ SKIP: {
     MCTest::mem_get_is($s, 'k', 'v', 'a new client is served while three others stall');
     cmp_ok(time - $t0, '<', 2, 'without waiting for the stalled handshakes');
     SKIP: {
-        skip 'memcached 1.6.18 has no ssl_handshake_timeout', 2 if $ref;
-        my $closed = 0;
-        $closed += MCTest::is_closed($_, 4) for @stalled;
+        skip 'memcached 1.6.18 has no ssl_handshake_timeout', 4 if $ref;
+        my $closed = MCTest::is_closed($stalled[0], 4);
+        cmp_ok(time - $opened, '>=', 1, 'not closed before ssl_handshake_timeout=1 passed');
+        $closed += MCTest::is_closed($_, 4) for @stalled[1, 2];
         is($closed, 3, 'ssl_handshake_timeout closes the stalled clients');
         my $after = MCTest::wait_for_stat($admin, '', 'ssl_handshake_errors',
             sub { $_[0] >= $before + 3 }, 2);
         is($after - $before, 3, 'each stalled handshake counts as a failed one');
+        is(MCTest::mem_stats($admin)->{ssl_handshake_timeouts} - $timeouts, 3,
+           'and in ssl_handshake_timeouts');
     }
 }
 

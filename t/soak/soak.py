@@ -511,8 +511,9 @@ def run_started(args, server):
     s0 = admin.stats()
     stat_names = {
         "hs_timeout": find_stat(s0, r".*handshake_timeout.*"),
+        # Printed once it is not 0 (stats then list exactly memcached's names).
         "overflow": find_stat(s0, r"conns?_output_overflow", r".*output.*overflow.*",
-                              r".*overflow.*"),
+                              r".*overflow.*") or "conns_output_overflow",
     }
     mon = Monitor(sh, server)
     rss_before_idle = rss_kb(server.proc.pid)
