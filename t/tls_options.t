@@ -117,4 +117,18 @@ my @ref_keys = qw(ssl_enabled ssl_chain_cert ssl_key ssl_verify_mode ssl_keyform
     is(MCTest::mem_stats($ks, 'settings')->{ssl_kernel_tls}, 'yes', 'stats settings: ssl_kernel_tls yes');
 }
 
+# Certificates load before -u drops root (as memcached): a key only root can
+# read still serves when the server runs as nobody.
+SKIP: {
+    skip 'needs root and a nobody user', 2 unless $> == 0 && defined getpwnam('nobody');
+    system('cp', $key, "$tmp/rootkey.pem") == 0 or die 'cp failed';
+    chmod 0600, "$tmp/rootkey.pem";
+    my $srv = MCTest::new_server("-u nobody -Z -o ssl_chain_cert=$crt,ssl_key=$tmp/rootkey.pem",
+        { tls => 1, no_tls_args => 1 });
+    my $s = $srv->new_tls_sock;
+    is(MCTest::cmd_line($s, "version\r\n"), "VERSION 1.6.18\r\n", '-u nobody: a root-only key serves');
+    my $uid = (stat("/proc/" . $srv->pid))[4];
+    is($uid, scalar getpwnam('nobody'), 'and the server runs as nobody');
+}
+
 done_testing();
