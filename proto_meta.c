@@ -422,5 +422,9 @@ enum proto_status proto_meta_parse(struct proto_meta_request *m, const char *buf
         m->first_flag = m->nwords;
         break;
     }
+    /* A line too short to reach its flags has none ("mg", "ms foo"). */
+    if (m->first_flag > m->nwords) {
+        m->first_flag = m->nwords;
+    }
     return PROTO_OK;
 }

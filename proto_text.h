@@ -102,7 +102,7 @@ static inline bool proto_key_ok(size_t nkey, const struct proto_limits *lim)
  * followed by white space inside the word, anything else fails.
  *   u32: strtoul then truncation to 32 bits; "-N" fails unless it wraps to
  *        a positive long (so "4294967296" -> 0, "-1" fails).
- *   i32: strtol, fails above INT32_MAX, truncates below INT32_MIN
+ *   i32: strtol (64-bit overflow fails), then truncated to 32 bits without a range check
  *        (so "-4294967295" -> 1).
  *   u64: strtoull, fails on overflow and on "-N" that wraps negative.
  *   dbl: strtod (words longer than 63 bytes fail).

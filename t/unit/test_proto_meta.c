@@ -114,6 +114,23 @@ static void test_values(void)
        "ma defaults");
 }
 
+/* first_flag never points past the words, even when the flags are missing. */
+static void test_first_flag_bound(void)
+{
+    static const char *const lines[] = {"mg\r\n", "ms foo\r\n", "ms\r\n", "md\r\n", "ma\r\n"};
+    struct proto_meta_request m;
+    size_t consumed;
+
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        const char *line = lines[i];
+        enum proto_status st = proto_meta_parse(&m, line, strlen(line), &lim, &consumed);
+
+        ok(st == PROTO_OK && m.err != PROTO_META_ERR_NONE && m.first_flag == m.nwords,
+           "'%.*s': first_flag %zu == nwords %zu", (int)strcspn(line, "\r\n"), line, m.first_flag,
+           m.nwords);
+    }
+}
+
 static void test_split(void)
 {
     const char *line = "mg foo v k O1\r\n";
@@ -167,6 +184,7 @@ int main(void)
 {
     test_errors();
     test_values();
+    test_first_flag_bound();
     test_split();
     test_base64();
     printf("1..%d\n", test_num);
