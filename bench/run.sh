@@ -30,7 +30,7 @@ ALL_SCENARIOS="small-p1 small-p16 large-100k large-500k handshake-full handshake
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 MODES=${MODES:-"tls plain"}
 # Every scenario with a target gets an A-vs-A control row (its noise floor).
-CONTROL=${CONTROL:-"small-p1 small-p16 large-100k:tls handshake-full:tls idle-memory:tls"}
+CONTROL=${CONTROL:-"small-p1 small-p16 large-100k:tls handshake-full:tls handshake-resumed:tls idle-memory:tls"}
 CONTROL_ROUNDS=${CONTROL_ROUNDS:-5}
 # The issue's targets: scenario:mode:metric:maximum ratio ours/reference.
 TARGETS=${TARGETS:-"small-p1:tls:cpu:0.85 small-p16:tls:cpu:0.6 large-100k:tls:cpu:0.8 handshake-full:tls:cpu:0.5 idle-memory:tls:rss:0.8 small-p1:plain:cpu:1.0 small-p16:plain:cpu:1.0 small-p1:tls:p99:1.0 small-p16:tls:p99:1.0 large-100k:tls:p99:1.0 large-500k:tls:p99:1.0 handshake-full:tls:p99:1.0 handshake-resumed:tls:p99:1.0"}
