@@ -280,6 +280,14 @@ static bool so_ignore_value(const struct subopt *o, const char *val)
     return need_value(o, val);
 }
 
+/* Options memcached 1.6 still accepts, with or without a value, and ignores. */
+static bool so_deprecated(const struct subopt *o, const char *val)
+{
+    (void)val;
+    fprintf(stderr, "%s\n", o->msg);
+    return true;
+}
+
 /* atoi() then an inclusive range check, as the reference does for most ints. */
 static bool so_int(const struct subopt *o, const char *val)
 {
@@ -582,6 +590,9 @@ static const struct subopt subopts[] = {
     CALL("no_modern", so_no_modern),
     CALL("no_chunked_items", so_no_chunked_items),
     UNS("read_buf_mem_limit", read_buf_mem_limit, MB, LONG_MAX, NULL, NULL),
+    {.name = "resp_obj_mem_limit",
+     .fn = so_deprecated,
+     .msg = "DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,"},
     CALL("sock_cookie_id", so_ignore_value),
     CALL("drop_privileges", so_ignore),
     CALL("no_drop_privileges", so_ignore),
@@ -1319,7 +1330,8 @@ static bool check_lru(void)
 
 static bool check_network(void)
 {
-    if (cfg.port < 0 || cfg.port > 65535) {
+    /* -1 is memcached's "any free port" (reported through MEMCACHED_PORT_FILENAME). */
+    if (cfg.port < -1 || cfg.port > 65535) {
         return fail(EX_USAGE, "ERROR: Invalid port number %d.", cfg.port);
     }
     if (cfg.udpport != 0) {

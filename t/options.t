@@ -140,6 +140,11 @@ is((MCTest::run_bin([listen_args(), '-t', '0']))[1], "Number of threads must be 
     my $o = MCTest::new_server('-o idle_timeout=5 -o hot_lru_pct=10', { tls => 0 });
     my $so = MCTest::mem_stats($o->sock, 'settings');
     is_deeply([@$so{qw(idle_timeout hot_lru_pct)}], [5, 10], 'repeated -o accumulate');
+    # A deprecated suboption still starts the server, with memcached's note.
+    my $d = MCTest::new_server('-o resp_obj_mem_limit=1', { tls => 0 });
+    is(MCTest::cmd_line($d->sock, "version\r\n"), "VERSION 1.6.18\r\n", '-o resp_obj_mem_limit=1 starts');
+    like($d->log_text, qr/^DEPRECATED: resp_obj_mem_limit no longer used\. See read_buf_mem_limit,$/m,
+        'and says it is deprecated');
 }
 
 # ---- root needs -u
@@ -149,6 +154,35 @@ SKIP: {
     ok(defined $sig && $sig ne 'timeout', 'as root without -u: exits');
     ok(defined $rc && $rc != 0, 'with a non-zero status');
     like($out, qr/-u/, 'and a message about -u');
+}
+
+# -p -1 binds a port the kernel picks; MEMCACHED_PORT_FILENAME names a file
+# where the server writes "TCP INET: <port>" once it listens (memcached's own
+# test suite starts servers this way).
+{
+    require IO::Socket::INET;
+    my $dir = File::Temp::tempdir('mctest-pf-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    my $file = "$dir/ports";
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        $ENV{MEMCACHED_PORT_FILENAME} = $file;
+        open(STDOUT, '>', '/dev/null');
+        open(STDERR, '>', '/dev/null');
+        exec { MCTest::bin() } MCTest::bin(), '-p', '-1', '-U', '0', '-l', '127.0.0.1', @user;
+        POSIX::_exit(127);
+    }
+    my $deadline = time + 5;
+    select(undef, undef, undef, 0.05) while !-e $file && time < $deadline;
+    my $text = -e $file ? MCTest::slurp($file) : '';
+    like($text, qr/\ATCP INET: \d+\n\z/, 'MEMCACHED_PORT_FILENAME: one TCP INET line');
+    my ($port) = $text =~ /(\d+)/;
+    ok(!-e "$file.lck", 'written under a temporary name, then renamed');
+    my $c = $port ? IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 3) : undef;
+    ok($c, "-p -1: the server listens on the reported port ($text)");
+    is(MCTest::cmd_line($c, "version\r\n"), "VERSION 1.6.18\r\n", 'and answers there') if $c;
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
 }
 
 done_testing();
