@@ -30,6 +30,21 @@
 
 #include <event2/event.h>
 
+/*
+ * Under ASan or TSan the sanitizer's allocator owns the heap, and glibc's
+ * malloc_trim walks arenas it never set up (a SEGV in mtrim under ASan).
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TRIM_HEAP 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TRIM_HEAP 0
+#endif
+#endif
+#ifndef TRIM_HEAP
+#define TRIM_HEAP 1
+#endif
+
 struct pending_conn {
     struct pending_conn *next;
     struct conn_new_info info;
@@ -106,7 +121,7 @@ static void sweep_cb(evutil_socket_t fd, short what, void *arg)
      * give it back once connections have come or gone, so idle connections
      * cost only what they hold. Skipped while the population is steady.
      */
-    if (w->owner.nconns != w->trimmed_at) {
+    if (TRIM_HEAP && w->owner.nconns != w->trimmed_at) {
         w->trimmed_at = w->owner.nconns;
         malloc_trim(0);
     }
