@@ -604,7 +604,8 @@ static void test_chunked(void)
            "chunked header class for a %zu-byte key as the reference", nk);
         item_delete(key, nk, 0);
     }
-    ok(item_size_ok(1, 4194304 - 56 - 2, 0) && !item_size_ok(1, 4194304 - 56 - 1, 0), "-I 4m boundary");
+    ok(item_size_ok(1, 4194304 - 56 - 2, 0) && !item_size_ok(1, 4194304 - 56 - 1, 0),
+       "-I 4m boundary");
     storage_teardown();
     s = defaults();
     setup(&s);
