@@ -47,6 +47,7 @@
 #include "config.h"
 #include "logger.h"
 #include "settings.h"
+#include "tls_record.h"
 #include "transport.h"
 
 #include <arpa/inet.h>
@@ -72,9 +73,19 @@
 #define TLS_RECORD_HANDSHAKE 0x16  /* first byte of a ClientHello record */
 #define TLS_DIRECT_CHUNK     16384 /* chunk size when a worker has no staging buffer */
 
-/* Per-connection state, owned by the listener until handed to a worker. */
+#define RX_CAP     18432 /* one largest record and then some; a record-buffer size */
+#define TX_RECORDS 4     /* records sealed per send(2) after offload */
+
+/*
+ * Per-connection state, owned by the listener until handed to a worker.
+ * Until the handover (see "offload" below) OpenSSL runs the connection
+ * through ssl; afterwards ssl is NULL and rl protects the records, with rx
+ * and tx_pend as the only buffers the connection owns, each held only while
+ * it has bytes in it.
+ */
 struct tls_conn {
     SSL *ssl;
+    struct tls_record *rl;
     int fd;
     bool is_more;        /* more records follow the next one: send with MSG_MORE */
     bool is_eof;         /* the socket read returned 0 */
@@ -82,6 +93,30 @@ struct tls_conn {
     bool is_established; /* handshake completed */
     bool is_counted;     /* a handshake failure was already counted */
     bool is_fatal;       /* OpenSSL reported a fatal error: no close_notify */
+    /* Handover bookkeeping while OpenSSL runs the connection. */
+    bool can_offload; /* TLS 1.3 with a suite tls_record.c handles, secrets known */
+    bool has_rekeyed; /* a KeyUpdate went through OpenSSL: the secrets are stale */
+    bool is_wblocked; /* OpenSSL holds part of a record after a WANT */
+    bool seen_rx_fin; /* records read from now on use the client's traffic key */
+    bool seen_tx_fin; /* records written from now on use the server's traffic key */
+    uint8_t secrets;  /* bit 0: rx_secret known, bit 1: tx_secret known */
+    uint8_t secret_len;
+    uint64_t rx_seq; /* records OpenSSL read under the client's traffic key */
+    uint64_t tx_seq; /* records OpenSSL wrote under the server's traffic key */
+    uint8_t rx_secret[TLS_RECORD_SECRET_MAX];
+    uint8_t tx_secret[TLS_RECORD_SECRET_MAX];
+    /* After the handover. */
+    bool is_closed;     /* close_notify received: reads return 0 */
+    bool is_tx_owed;    /* the last byte sealed was not reported written yet */
+    bool is_update_due; /* the peer asked for our KeyUpdate */
+    uint8_t *rx;        /* RX_CAP bytes: [pt_off, +pt_len) plaintext, then ciphertext */
+    uint32_t rx_pt_off; /* plaintext decrypted in place, not yet delivered */
+    uint32_t rx_pt_len;
+    uint32_t rx_ct_off; /* ciphertext not yet decrypted */
+    uint32_t rx_ct_len;
+    uint8_t *tx_pend; /* sealed but unsent ciphertext (only under backpressure) */
+    size_t tx_pend_off;
+    size_t tx_pend_len;
 };
 
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -97,6 +132,9 @@ static uint64_t new_sessions;     /* atomic */
 /* The worker's write staging buffer; thread-local, so only its owner sees it. */
 static __thread char *wbuf;
 static __thread size_t wbuf_cap;
+/* The worker's sealing buffer for offloaded connections: TX_RECORDS records. */
+static __thread uint8_t *txbuf;
+static __thread size_t txbuf_cap;
 
 static int64_t monotonic_ns(void)
 {
@@ -344,6 +382,78 @@ static bool attach_socket(struct tls_conn *tc)
 
 /* ------------------------------------------------------------------ context */
 
+/*
+ * The traffic secrets, for the handover to tls_record.c. OpenSSL 3.0 has no
+ * other way to hand them out (kernel TLS offload reads them internally);
+ * only the two application secrets are kept, and only until the handover.
+ */
+static void on_keylog(const SSL *ssl, const char *line)
+{
+    struct tls_conn *tc = SSL_get_app_data(ssl);
+    static const char rx_label[] = "CLIENT_TRAFFIC_SECRET_0 ";
+    static const char tx_label[] = "SERVER_TRAFFIC_SECRET_0 ";
+    const char *hex = strrchr(line, ' ');
+    uint8_t *dst;
+    uint8_t bit;
+    size_t n;
+
+    if (tc == NULL || hex == NULL) {
+        return;
+    }
+    if (strncmp(line, rx_label, sizeof(rx_label) - 1) == 0) {
+        dst = tc->rx_secret;
+        bit = 1;
+    } else if (strncmp(line, tx_label, sizeof(tx_label) - 1) == 0) {
+        dst = tc->tx_secret;
+        bit = 2;
+    } else {
+        return;
+    }
+    hex++;
+    n = strlen(hex) / 2;
+    if (n == 0 || n > TLS_RECORD_SECRET_MAX || (tc->secret_len != 0 && n != tc->secret_len)) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+            return;
+        }
+        dst[i] = (uint8_t)v;
+    }
+    tc->secret_len = (uint8_t)n;
+    tc->secrets |= bit;
+}
+
+/*
+ * Counts the records each side protected with its traffic key, which the
+ * handover needs as sequence numbers (OpenSSL does not expose them). Every
+ * record header after a side's Finished is under that key: in TLS 1.3 the
+ * Finished message is the last one under the handshake key.
+ */
+static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+                   SSL *ssl, void *arg)
+{
+    struct tls_conn *tc = arg;
+    const uint8_t *p = buf;
+
+    (void)version;
+    (void)ssl;
+    if (content_type == SSL3_RT_HEADER) {
+        if (write_p && tc->seen_tx_fin) {
+            tc->tx_seq++;
+        } else if (!write_p && tc->seen_rx_fin) {
+            tc->rx_seq++;
+        }
+    } else if (content_type == SSL3_RT_HANDSHAKE && len > 0) {
+        if (p[0] == SSL3_MT_FINISHED) {
+            *(write_p ? &tc->seen_tx_fin : &tc->seen_rx_fin) = true;
+        } else if (p[0] == SSL3_MT_KEY_UPDATE) {
+            tc->has_rekeyed = true;
+        }
+    }
+}
+
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
     (void)ssl;
@@ -395,6 +505,9 @@ static bool ctx_set_protocol(SSL_CTX *ctx, char *err, size_t errlen)
      * socket event that will not come.
      */
     SSL_CTX_set_read_ahead(ctx, 1);
+    if (!settings->ssl_kernel_tls) {
+        SSL_CTX_set_keylog_callback(ctx, on_keylog);
+    }
     if (!SSL_CTX_set_min_proto_version(ctx, settings->ssl_min_version)) {
         return fail_load(err, errlen, "Error setting the minimum TLS version", NULL);
     }
@@ -516,6 +629,9 @@ bool tls_setup(char *err, size_t errlen)
     }
 #endif
     mem_setup();
+    if (!tls_record_setup()) {
+        LOG_VERBOSE("TLS 1.3 records stay in OpenSSL: HMAC is not available");
+    }
     if (!settings->ssl_kernel_tls && !sock_method_setup()) {
         snprintf(err, errlen, "Error creating the TLS socket BIO method");
         return false;
@@ -536,6 +652,7 @@ void tls_teardown(void)
     pthread_mutex_unlock(&ctx_lock);
     BIO_meth_free(sock_method); /* NULL-safe; every connection is closed by now */
     sock_method = NULL;
+    tls_record_teardown();
     bufcache_drain();
 }
 
@@ -630,6 +747,11 @@ void *tls_session_create(int fd, enum listen_tls kind)
     }
     SSL_set_verify(tc->ssl, verify_flags(kind), NULL);
     set_session_context(tc->ssl, kind);
+    if (!settings->ssl_kernel_tls) {
+        SSL_set_app_data(tc->ssl, tc);
+        SSL_set_msg_callback(tc->ssl, on_msg);
+        SSL_set_msg_callback_arg(tc->ssl, tc);
+    }
     SSL_set_accept_state(tc->ssl);
     return tc;
 }
@@ -640,6 +762,10 @@ void tls_session_destroy(void *session)
 
     if (tc != NULL) {
         SSL_free(tc->ssl); /* NULL-safe */
+        tls_record_destroy(&tc->rl);
+        mem_free(tc->rx, NULL, 0); /* NULL-safe */
+        free(tc->tx_pend);
+        OPENSSL_cleanse(tc, sizeof(*tc));
         free(tc);
     }
 }
@@ -764,6 +890,412 @@ static void log_established(int fd, const SSL *ssl)
     }
 }
 
+static size_t iov_total(const struct iovec *iov, int iovcnt)
+{
+    size_t total = 0;
+
+    for (int i = 0; i < iovcnt; i++) {
+        total += iov[i].iov_len;
+    }
+    return total;
+}
+
+/* ------------------------------------------------------------------ offload */
+
+/*
+ * Once a TLS 1.3 handshake is over and OpenSSL holds nothing unsent or
+ * unread, the connection moves to tls_record.c and the SSL is freed: about
+ * 13 KB less per connection and a shorter path per record. The handover
+ * waits (the connection simply stays on OpenSSL a little longer) while
+ * OpenSSL holds bytes read ahead or part of a record it could not send, and
+ * never happens for TLS 1.2, for suites tls_record.c lacks, with kernel TLS,
+ * or after a KeyUpdate went through OpenSSL.
+ */
+static void offload_check(struct tls_conn *tc)
+{
+    const SSL_CIPHER *c = SSL_get_current_cipher(tc->ssl);
+
+    tc->can_offload = !settings->ssl_kernel_tls && SSL_version(tc->ssl) == TLS1_3_VERSION &&
+                      c != NULL && tls_record_suite_supported(SSL_CIPHER_get_protocol_id(c)) &&
+                      tc->secrets == 3;
+    if (!tc->can_offload) {
+        OPENSSL_cleanse(tc->rx_secret, sizeof(tc->rx_secret));
+        OPENSSL_cleanse(tc->tx_secret, sizeof(tc->tx_secret));
+    }
+}
+
+static void offload_try(struct tls_conn *tc)
+{
+    if (!tc->can_offload || tc->has_rekeyed || tc->is_wblocked || tc->is_fatal ||
+        SSL_has_pending(tc->ssl)) {
+        if (tc->has_rekeyed || tc->is_fatal) {
+            tc->can_offload = false;
+        }
+        return;
+    }
+    tc->can_offload = false;
+    tc->rl =
+        tls_record_create(SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(tc->ssl)),
+                          tc->rx_secret, tc->tx_secret, tc->secret_len, tc->rx_seq, tc->tx_seq);
+    OPENSSL_cleanse(tc->rx_secret, sizeof(tc->rx_secret));
+    OPENSSL_cleanse(tc->tx_secret, sizeof(tc->tx_secret));
+    if (tc->rl == NULL) {
+        ERR_clear_error();
+        return; /* OpenSSL keeps the connection */
+    }
+    /* Not a shutdown on the wire; it only keeps the session in the server's cache. */
+    SSL_set_shutdown(tc->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(tc->ssl);
+    tc->ssl = NULL;
+    if (logger_verbosity() >= 3) {
+        LOG_VERBOSE("<%d TLS records now sealed and opened in user space", tc->fd);
+    }
+}
+
+/* A protocol error after the handover: counted like OpenSSL's, reason kept. */
+static ssize_t rl_fail(struct tls_conn *tc, const char *reason)
+{
+    tc->is_fatal = true;
+    counter_incr(&proto_errors);
+    transport_set_error("SSL_read: %s", reason);
+    return IO_ERROR;
+}
+
+/* Best effort, never blocks: an alert that does not fit the socket is dropped. */
+static void rl_send_alert(struct tls_conn *tc, uint8_t level, uint8_t desc)
+{
+    uint8_t body[2] = {level, desc};
+    uint8_t rec[2 + TLS_RECORD_OVERHEAD];
+    struct iovec iov = {body, sizeof(body)};
+    size_t n;
+
+    if (tc->tx_pend != NULL) {
+        return; /* an alert must not cut into a record half sent */
+    }
+    n = tls_record_seal(tc->rl, TLS_CT_ALERT, &iov, 1, 0, sizeof(body), rec);
+    if (n > 0) {
+        ssize_t w = send(tc->fd, rec, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+    }
+}
+
+static void rx_release_if_empty(struct tls_conn *tc)
+{
+    if (tc->rx != NULL && tc->rx_pt_len == 0 && tc->rx_ct_len == 0) {
+        mem_free(tc->rx, NULL, 0);
+        tc->rx = NULL;
+        tc->rx_ct_off = 0;
+        tc->rx_pt_off = 0;
+    }
+}
+
+/* Read what the socket has behind the ciphertext held: > 0, 0 at EOF, or IO_*. */
+static ssize_t rx_fill(struct tls_conn *tc)
+{
+    ssize_t n;
+
+    if (tc->rx == NULL) {
+        tc->rx = mem_alloc(RX_CAP, NULL, 0);
+        if (tc->rx == NULL) {
+            transport_set_error("SSL_read: out of memory");
+            return IO_ERROR;
+        }
+    }
+    if (tc->rx_ct_off > 0) {
+        memmove(tc->rx, tc->rx + tc->rx_ct_off, tc->rx_ct_len);
+        tc->rx_ct_off = 0;
+    }
+    do {
+        n = read(tc->fd, tc->rx + tc->rx_ct_len, RX_CAP - tc->rx_ct_len);
+    } while (n < 0 && errno == EINTR);
+    if (n > 0) {
+        tc->rx_ct_len += (uint32_t)n;
+        return n;
+    }
+    if (n == 0) {
+        transport_set_error("SSL_read: connection closed by peer");
+        return 0;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        return IO_WANT_READ;
+    }
+    transport_set_error("SSL_read: %s", strerror(errno));
+    tc->is_fatal = true;
+    return IO_ERROR;
+}
+
+/*
+ * A non-data record: close_notify ends the stream (0), a KeyUpdate moves the
+ * read key on (1: nothing to deliver), anything else is fatal.
+ */
+static ssize_t rl_control(struct tls_conn *tc, uint8_t type, const uint8_t *p, ssize_t n)
+{
+    if (type == TLS_CT_ALERT && n == 2) {
+        if (p[1] == 0) { /* close_notify */
+            tc->is_closed = true;
+            transport_set_error("SSL_read: connection closed by peer");
+            return 0;
+        }
+        if (p[1] == 90) { /* user_canceled: a close_notify follows */
+            return 1;
+        }
+        tc->is_fatal = true;
+        counter_incr(&proto_errors);
+        transport_set_error("SSL_read: peer sent alert %u", p[1]);
+        return IO_ERROR;
+    }
+    /* KeyUpdate: type 24, length 1, request_update 0 or 1; it ends its record. */
+    if (type == TLS_CT_HANDSHAKE && n == 5 && p[0] == SSL3_MT_KEY_UPDATE && p[1] == 0 &&
+        p[2] == 0 && p[3] == 1 && p[4] <= 1) {
+        if (!tls_record_update_rx(tc->rl)) {
+            tc->is_fatal = true;
+            transport_set_error("SSL_read: key update failed");
+            return IO_ERROR;
+        }
+        tc->is_update_due |= p[4] == 1;
+        return 1;
+    }
+    rl_send_alert(tc, 2, 10); /* unexpected_message */
+    return rl_fail(tc, "unexpected message");
+}
+
+/*
+ * Decrypt the complete record at the head of the ciphertext: straight into
+ * dst when its plaintext surely fits in room, else in place, to be copied
+ * out by the caller. Returns content bytes put in dst (0 when none or when
+ * kept in place), or a code: IO_ERROR, or RL_EOF for close_notify.
+ */
+#define RL_EOF (-100)
+static ssize_t rl_open_one(struct tls_conn *tc, size_t wire, uint8_t *dst, size_t room)
+{
+    uint8_t *rec = tc->rx + tc->rx_ct_off;
+    bool is_direct = wire - TLS_RECORD_HEADER - TLS_RECORD_TAG <= room;
+    uint8_t *out = is_direct ? dst : rec + TLS_RECORD_HEADER;
+    uint8_t type = 0;
+    ssize_t n = tls_record_open(tc->rl, rec, wire, out, &type);
+    ssize_t r;
+
+    tc->rx_ct_off += (uint32_t)wire;
+    tc->rx_ct_len -= (uint32_t)wire;
+    if (n == TLS_RECORD_BAD_MAC) {
+        rl_send_alert(tc, 2, 20); /* bad_record_mac */
+        return rl_fail(tc, "decryption failed or bad record mac");
+    }
+    if (n < 0) {
+        rl_send_alert(tc, 2, n == TLS_RECORD_OVERFLOW ? 22 : 10);
+        return rl_fail(tc, n == TLS_RECORD_OVERFLOW ? "record overflow" : "unexpected message");
+    }
+    if (type == TLS_CT_APPLICATION_DATA) {
+        if (is_direct) {
+            return n;
+        }
+        tc->rx_pt_off = (uint32_t)(rec + TLS_RECORD_HEADER - tc->rx);
+        tc->rx_pt_len = (uint32_t)n;
+        return 0;
+    }
+    r = rl_control(tc, type, out, n);
+    return r == 0 ? RL_EOF : r < 0 ? r : 0;
+}
+
+static ssize_t rl_read(struct tls_conn *tc, uint8_t *buf, size_t len)
+{
+    size_t done = 0;
+    ssize_t r = 0;
+
+    while (done < len && !tc->is_closed) {
+        ssize_t wire;
+
+        if (tc->rx_pt_len > 0) {
+            size_t take = tc->rx_pt_len < len - done ? tc->rx_pt_len : len - done;
+            memcpy(buf + done, tc->rx + tc->rx_pt_off, take);
+            tc->rx_pt_off += (uint32_t)take;
+            tc->rx_pt_len -= (uint32_t)take;
+            done += take;
+            continue;
+        }
+        wire = tc->rx != NULL ? tls_record_frame(tc->rx + tc->rx_ct_off, tc->rx_ct_len)
+                              : TLS_RECORD_INCOMPLETE;
+        if (wire > 0) {
+            r = rl_open_one(tc, (size_t)wire, buf + done, len - done);
+            if (r < 0) {
+                break;
+            }
+            done += (size_t)r;
+            continue;
+        }
+        if (wire != TLS_RECORD_INCOMPLETE) {
+            rl_send_alert(tc, 2, wire == TLS_RECORD_OVERFLOW ? 22 : 10);
+            r = rl_fail(tc, wire == TLS_RECORD_OVERFLOW ? "record overflow" : "wrong record type");
+            break;
+        }
+        if (done > 0) {
+            break; /* deliver now; the socket is read again when asked */
+        }
+        r = rx_fill(tc);
+        if (r <= 0) {
+            break;
+        }
+    }
+    rx_release_if_empty(tc);
+    if (done > 0 && r != IO_ERROR) {
+        return (ssize_t)done;
+    }
+    if (tc->is_closed || r == RL_EOF) {
+        return 0;
+    }
+    return r;
+}
+
+/* Send what is left of a short send: 0 when all gone, else IO_WANT_WRITE/IO_ERROR. */
+static ssize_t tx_flush(struct tls_conn *tc)
+{
+    while (tc->tx_pend_off < tc->tx_pend_len) {
+        ssize_t n = send(tc->fd, tc->tx_pend + tc->tx_pend_off, tc->tx_pend_len - tc->tx_pend_off,
+                         MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return IO_WANT_WRITE;
+        }
+        if (n < 0) {
+            tc->is_fatal = true;
+            transport_set_error("SSL_write: %s", strerror(errno));
+            return IO_ERROR;
+        }
+        tc->tx_pend_off += (size_t)n;
+    }
+    free(tc->tx_pend);
+    tc->tx_pend = NULL;
+    tc->tx_pend_off = 0;
+    tc->tx_pend_len = 0;
+    return 0;
+}
+
+/*
+ * Send a batch of sealed records. A short send keeps the rest per connection
+ * (the records are sealed: their sequence numbers are spent). Returns 0 when
+ * all went, 1 when some stayed behind, IO_ERROR.
+ */
+static ssize_t tx_send(struct tls_conn *tc, const uint8_t *p, size_t len, bool is_more)
+{
+    size_t sent = 0;
+
+    while (sent < len) {
+        ssize_t n = send(tc->fd, p + sent, len - sent, MSG_NOSIGNAL | (is_more ? MSG_MORE : 0));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        if (n < 0) {
+            tc->is_fatal = true;
+            transport_set_error("SSL_write: %s", strerror(errno));
+            return IO_ERROR;
+        }
+        sent += (size_t)n;
+    }
+    if (sent == len) {
+        return 0;
+    }
+    tc->tx_pend = malloc(len - sent);
+    if (tc->tx_pend == NULL) {
+        tc->is_fatal = true;
+        transport_set_error("SSL_write: out of memory");
+        return IO_ERROR;
+    }
+    memcpy(tc->tx_pend, p + sent, len - sent);
+    tc->tx_pend_len = len - sent;
+    return 1;
+}
+
+static bool txbuf_ready(size_t chunk)
+{
+    size_t need = TX_RECORDS * (chunk + TLS_RECORD_OVERHEAD);
+
+    if (txbuf != NULL && txbuf_cap >= need) {
+        return true;
+    }
+    free(txbuf);
+    txbuf = malloc(need);
+    txbuf_cap = txbuf != NULL ? need : 0;
+    return txbuf != NULL;
+}
+
+/* Our KeyUpdate answer goes first; records after it use the next key. */
+static size_t seal_key_update(struct tls_conn *tc, uint8_t *out)
+{
+    static const uint8_t msg[5] = {SSL3_MT_KEY_UPDATE, 0, 0, 1, 0};
+    struct iovec iov = {(void *)msg, sizeof(msg)};
+    size_t n = tls_record_seal(tc->rl, TLS_CT_HANDSHAKE, &iov, 1, 0, sizeof(msg), out);
+
+    tc->is_update_due = false;
+    return n > 0 && tls_record_update_tx(tc->rl) ? n : 0;
+}
+
+/*
+ * Seal up to TX_RECORDS records into the worker's buffer and send them with
+ * one send(2). When a send is short, the unsent ciphertext stays with the
+ * connection and the last byte sealed is not reported written: the caller
+ * then still has bytes to write, so it retries, which flushes the rest, and
+ * the byte it offers again is skipped. That keeps the transport contract
+ * (a short write means "call again when writable") without the caller
+ * knowing that ciphertext is held.
+ */
+static ssize_t rl_writev(struct tls_conn *tc, const struct iovec *iov, int iovcnt)
+{
+    size_t total = iov_total(iov, iovcnt);
+    size_t chunk =
+        wbuf_cap > 0 && wbuf_cap < TLS_RECORD_MAX_PLAIN ? wbuf_cap : TLS_RECORD_MAX_PLAIN;
+    size_t done = 0;
+
+    if (tc->tx_pend != NULL) {
+        ssize_t r = tx_flush(tc);
+        if (r != 0) {
+            return r;
+        }
+        if (tc->is_tx_owed) {
+            tc->is_tx_owed = false;
+            done = 1;
+        }
+    }
+    if (!txbuf_ready(chunk)) {
+        transport_set_error("SSL_write: out of memory");
+        return IO_ERROR;
+    }
+    while (done < total) {
+        size_t used = tc->is_update_due ? seal_key_update(tc, txbuf) : 0;
+        size_t sealed = 0;
+        ssize_t r;
+
+        while (done + sealed < total && used + chunk + TLS_RECORD_OVERHEAD <= txbuf_cap) {
+            size_t n = total - done - sealed < chunk ? total - done - sealed : chunk;
+            size_t w = tls_record_seal(tc->rl, TLS_CT_APPLICATION_DATA, iov, iovcnt, done + sealed,
+                                       n, txbuf + used);
+            if (w == 0) {
+                tc->is_fatal = true;
+                transport_set_error("SSL_write: encryption failed");
+                return IO_ERROR;
+            }
+            used += w;
+            sealed += n;
+        }
+        r = tx_send(tc, txbuf, used, done + sealed < total);
+        if (r < 0) {
+            return r;
+        }
+        if (r == 0) {
+            done += sealed;
+            continue;
+        }
+        tc->is_tx_owed = true; /* sealed > 0: a record always fits beside a KeyUpdate */
+        done += sealed - 1;
+        return done > 0 ? (ssize_t)done : IO_WANT_WRITE;
+    }
+    return (ssize_t)done;
+}
+
 static ssize_t tls_handshake(struct transport *t)
 {
     struct tls_conn *tc = t->impl;
@@ -786,6 +1318,8 @@ static ssize_t tls_handshake(struct transport *t)
     if (ret == 1) {
         tc->is_established = true;
         log_established(t->fd, tc->ssl);
+        offload_check(tc);
+        offload_try(tc);
         return 0;
     }
     r = map_result(tc, ret, "TLS handshake");
@@ -803,10 +1337,16 @@ static ssize_t tls_read(struct transport *t, void *buf, size_t len)
     if (len == 0) {
         return 0;
     }
+    if (tc->rl != NULL) {
+        return rl_read(tc, buf, len);
+    }
     err_reset();
     errno = 0;
     n = SSL_read(tc->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
     if (n > 0) {
+        if (tc->can_offload) {
+            offload_try(tc);
+        }
         return n;
     }
     return map_result(tc, n, "SSL_read");
@@ -844,16 +1384,6 @@ static size_t gather(const struct iovec *iov, int iovcnt, size_t skip, const cha
     return n;
 }
 
-static size_t iov_total(const struct iovec *iov, int iovcnt)
-{
-    size_t total = 0;
-
-    for (int i = 0; i < iovcnt; i++) {
-        total += iov[i].iov_len;
-    }
-    return total;
-}
-
 /*
  * One record per SSL_write (partial-write mode). Every record but the last
  * of the call is sent with MSG_MORE; the last one never is, so nothing stays
@@ -864,10 +1394,14 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
 static ssize_t tls_writev(struct transport *t, const struct iovec *iov, int iovcnt)
 {
     struct tls_conn *tc = t->impl;
-    size_t total = iov_total(iov, iovcnt);
+    size_t total;
     size_t done = 0;
     ssize_t r;
 
+    if (tc->rl != NULL) {
+        return rl_writev(tc, iov, iovcnt);
+    }
+    total = iov_total(iov, iovcnt);
     for (;;) {
         const char *src = NULL;
         size_t n = gather(iov, iovcnt, done, &src);
@@ -881,6 +1415,7 @@ static ssize_t tls_writev(struct transport *t, const struct iovec *iov, int iovc
         errno = 0;
         tc->is_more = done + n < total;
         w = SSL_write(tc->ssl, src, (int)n);
+        tc->is_wblocked = w <= 0;
         if (w > 0) {
             done += (size_t)w;
             continue;
@@ -895,6 +1430,9 @@ static ssize_t tls_writev(struct transport *t, const struct iovec *iov, int iovc
         break;
     }
     tc->is_more = false; /* handshake, alert and shutdown writes are never corked */
+    if (tc->can_offload && r >= 0) {
+        offload_try(tc);
+    }
     return r;
 }
 
@@ -908,7 +1446,18 @@ static size_t tls_pending(const struct transport *t)
     const struct tls_conn *tc = t->impl;
     int n;
 
-    if (tc == NULL || tc->ssl == NULL) {
+    if (tc == NULL) {
+        return 0;
+    }
+    if (tc->rl != NULL) {
+        if (tc->rx_pt_len > 0) {
+            return tc->rx_pt_len;
+        }
+        /* A whole record (or a bad header) is there: reading it makes progress. */
+        return tc->rx != NULL &&
+               tls_record_frame(tc->rx + tc->rx_ct_off, tc->rx_ct_len) != TLS_RECORD_INCOMPLETE;
+    }
+    if (tc->ssl == NULL) {
         return 0;
     }
     /* Usually nothing is held: one call then, the count only when asked for. */
@@ -928,7 +1477,9 @@ static void tls_close(struct transport *t)
             transport_set_error("closed before the handshake finished");
             handshake_failed(t, tc);
         }
-        if (tc->is_established && !tc->is_fatal) {
+        if (tc->rl != NULL && !tc->is_fatal) {
+            rl_send_alert(tc, 1, 0); /* close_notify, best effort */
+        } else if (tc->is_established && !tc->is_fatal && tc->ssl != NULL) {
             /* Best effort close_notify; never wait for the peer's. */
             err_reset();
             SSL_shutdown(tc->ssl);
@@ -959,6 +1510,13 @@ void tls_transport_init(struct transport *t, int fd, void *session)
     t->impl = session;
 }
 
+bool tls_transport_is_offloaded(const struct transport *t)
+{
+    const struct tls_conn *tc = t->impl;
+
+    return t->ops == &tls_ops && tc != NULL && tc->rl != NULL;
+}
+
 bool tls_worker_setup(void)
 {
     size_t size = settings->ssl_wbuf_size > 0 ? (size_t)settings->ssl_wbuf_size : 16384;
@@ -977,6 +1535,9 @@ bool tls_worker_setup(void)
 void tls_worker_teardown(void)
 {
     bufcache_drain();
+    free(txbuf);
+    txbuf = NULL;
+    txbuf_cap = 0;
     free(wbuf);
     wbuf = NULL;
     wbuf_cap = 0;
@@ -1020,6 +1581,12 @@ void tls_transport_init(struct transport *t, int fd, void *session)
 bool tls_refresh_certs(char *err, size_t errlen)
 {
     snprintf(err, errlen, "Error TLS not enabled");
+    return false;
+}
+
+bool tls_transport_is_offloaded(const struct transport *t)
+{
+    (void)t;
     return false;
 }
 

@@ -54,6 +54,13 @@ void tls_session_destroy(void *session);
 void tls_transport_init(struct transport *t, int fd, void *session);
 
 /*
+ * True once the connection's TLS 1.3 records are sealed and opened by
+ * tls_record.c and OpenSSL's per-connection state is freed (for tests and
+ * logs; nothing else needs to know).
+ */
+bool tls_transport_is_offloaded(const struct transport *t);
+
+/*
  * Reload chain, key and CA from the configured paths into a new context and
  * swap it in atomically. On failure keep the old context, return false and
  * put a one-line reason naming the file in err.

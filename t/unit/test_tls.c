@@ -370,6 +370,144 @@ static void test_plaintext_and_errors(void)
     ok(after.ssl_handshake_errors == before.ssl_handshake_errors, "not as a handshake error");
 }
 
+/* One request from the client and one reply from the server; 1 when both arrive intact. */
+static int exchange(struct pair *p, const char *req, const char *reply)
+{
+    char buf[256];
+    struct iovec iov = {(void *)reply, strlen(reply)};
+    size_t rlen = strlen(req);
+    ssize_t n;
+
+    if (SSL_write(p->cli, req, (int)rlen) != (int)rlen) {
+        return 0;
+    }
+    n = transport_read(&p->t, buf, sizeof(buf));
+    if (n != (ssize_t)rlen || memcmp(buf, req, rlen) != 0) {
+        return 0;
+    }
+    if (transport_writev(&p->t, &iov, 1) != (ssize_t)iov.iov_len) {
+        return 0;
+    }
+    return client_read(p, buf, iov.iov_len) == iov.iov_len && memcmp(buf, reply, iov.iov_len) == 0;
+}
+
+static int key_updates_seen; /* KeyUpdate messages the client received */
+
+static void count_key_updates(int write_p, int version, int type, const void *buf, size_t len,
+                              SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)ssl;
+    (void)arg;
+    if (!write_p && type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const unsigned char *)buf)[0] == SSL3_MT_KEY_UPDATE) {
+        key_updates_seen++;
+    }
+}
+
+static void test_offload_and_key_update(void)
+{
+    struct pair p;
+    ssize_t first;
+    char buf[16];
+
+    pair_open(&p);
+    ok(pair_handshake(&p, &first) == 0, "TLS 1.3 handshake");
+    ok(tls_transport_is_offloaded(&p.t), "records move to user space after the handshake");
+    ok(exchange(&p, "get a\r\n", "END\r\n"), "request and reply after the handover");
+    SSL_set_msg_callback(p.cli, count_key_updates);
+    ok(SSL_key_update(p.cli, SSL_KEY_UPDATE_REQUESTED) == 1, "client asks for a key update");
+    ok(exchange(&p, "get b\r\n", "VALUE b 0 1\r\nx\r\nEND\r\n"),
+       "the server reads under the client's next key and answers under its own next key");
+    ok(key_updates_seen == 1, "the client received the server's KeyUpdate");
+    ok(exchange(&p, "get c\r\n", "END\r\n"), "both keys keep working afterwards");
+    ok(SSL_key_update(p.cli, SSL_KEY_UPDATE_NOT_REQUESTED) == 1, "client updates only its key");
+    ok(exchange(&p, "get d\r\n", "END\r\n") && key_updates_seen == 1,
+       "the server follows, without a KeyUpdate of its own");
+    transport_close(&p.t);
+    ok(SSL_read(p.cli, buf, sizeof(buf)) == 0 && SSL_get_error(p.cli, 0) == SSL_ERROR_ZERO_RETURN,
+       "closing sends close_notify");
+    pair_close(&p);
+}
+
+/* The client's first request arrives with its Finished, so OpenSSL reads it ahead. */
+static void test_offload_after_read_ahead(void)
+{
+    struct pair p;
+    char buf[64];
+    int cli_done = 0;
+    int srv_done = 0;
+
+    pair_open(&p);
+    for (int i = 0; i < 200 && !cli_done; i++) {
+        int r = SSL_do_handshake(p.cli);
+        cli_done = r == 1;
+        if (!cli_done && transport_handshake(&p.t) == IO_ERROR) {
+            break;
+        }
+    }
+    ok(cli_done && SSL_write(p.cli, "get early\r\n", 11) == 11,
+       "client finishes and sends at once");
+    for (int i = 0; i < 200 && !srv_done; i++) {
+        srv_done = transport_handshake(&p.t) == 0;
+    }
+    ok(srv_done && !tls_transport_is_offloaded(&p.t),
+       "server done, request read ahead: still on OpenSSL");
+    ok(transport_read(&p.t, buf, sizeof(buf)) == 11 && memcmp(buf, "get early\r\n", 11) == 0,
+       "the request is read");
+    ok(tls_transport_is_offloaded(&p.t), "then the records move to user space");
+    ok(exchange(&p, "get late\r\n", "END\r\n"), "sequence numbers carry over");
+    pair_close(&p);
+}
+
+static void test_tls12_stays(void)
+{
+    struct pair p;
+    ssize_t first;
+
+    pair_open(&p);
+    SSL_set_max_proto_version(p.cli, TLS1_2_VERSION);
+    ok(pair_handshake(&p, &first) == 0 && SSL_version(p.cli) == TLS1_2_VERSION,
+       "TLS 1.2 handshake");
+    ok(!tls_transport_is_offloaded(&p.t), "TLS 1.2 stays on OpenSSL");
+    ok(exchange(&p, "get a\r\n", "END\r\n"), "and works");
+    pair_close(&p);
+}
+
+static void test_offload_errors(void)
+{
+    struct pair p;
+    struct tls_stats before;
+    struct tls_stats after;
+    ssize_t first;
+    char buf[64];
+
+    tls_stats_snapshot(&before);
+    pair_open(&p);
+    pair_handshake(&p, &first);
+    ok(write(p.cfd, "\x17\x03\x03\x48\x01", 5) == 5, "a record header longer than allowed");
+    ok(transport_read(&p.t, buf, sizeof(buf)) == IO_ERROR, "read fails at the header");
+    ok(strstr(transport_last_error(), "overflow") != NULL, "the reason says overflow");
+    pair_close(&p);
+
+    pair_open(&p);
+    pair_handshake(&p, &first);
+    ok(write(p.cfd, "\x15\x03\x03\x00\x02\x02\x28", 7) == 7, "an unencrypted alert");
+    ok(transport_read(&p.t, buf, sizeof(buf)) == IO_ERROR, "read fails");
+    pair_close(&p);
+    tls_stats_snapshot(&after);
+    ok(after.ssl_proto_errors == before.ssl_proto_errors + 2, "both counted in ssl_proto_errors");
+
+    pair_open(&p);
+    pair_handshake(&p, &first);
+    ok(write(p.cfd, "\x17\x03\x03\x00\x40", 5) == 5, "half a record");
+    ok(transport_read(&p.t, buf, sizeof(buf)) == IO_WANT_READ && transport_pending(&p.t) == 0,
+       "waits for the rest, nothing pending");
+    shutdown(p.cfd, SHUT_WR);
+    ok(transport_read(&p.t, buf, sizeof(buf)) == 0, "EOF in the middle of a record is EOF");
+    pair_close(&p);
+}
+
 static void test_refresh(void)
 {
     char err[1024];
@@ -421,6 +559,10 @@ int main(void)
     test_gathered_writes();
     test_partial_and_want_write();
     test_plaintext_and_errors();
+    test_offload_and_key_update();
+    test_offload_after_read_ahead();
+    test_tls12_stays();
+    test_offload_errors();
     test_refresh();
     tls_worker_teardown();
     tls_teardown();

@@ -1,0 +1,379 @@
+/*
+ * tls_record.c - TLS 1.3 record protection after OpenSSL's handshake.
+ *
+ * Why it exists: once a TLS 1.3 handshake is over, all a connection needs is
+ * two AEAD keys, two IVs and two sequence numbers, yet OpenSSL 3.0 keeps
+ * about 15 KB per connection (the SSL object, the session, handshake
+ * leftovers) and spends much of a small request in its record layer
+ * (per-record parameter lookups, buffer management). This is the user-space
+ * counterpart of kernel TLS offload: tls.c hands the traffic secrets over and
+ * frees the SSL; from then on records are sealed and opened here, with
+ * OpenSSL's EVP ciphers, straight between the socket buffers and caller
+ * memory.
+ *
+ * Owns: the per-connection keys (wiped on destroy). Reads the algorithm
+ * objects fetched once in tls_record_setup(); no other global state, no I/O.
+ * Must not depend on: anything but OpenSSL's libcrypto.
+ *
+ * Rejected: one cipher context per worker thread, re-keyed per record (saves
+ * about 1 KB per connection, costs a key schedule per record), and keeping
+ * OpenSSL's SSL and only releasing its buffers (it still holds ~15 KB).
+ */
+#include "tls_record.h"
+
+#include "config.h"
+
+#include <string.h>
+
+#ifdef TLS
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#define NONCE_LEN 12
+#define STAGE_LEN 512 /* small pieces of a reply are gathered before encryption */
+
+struct suite {
+    unsigned id;
+    const char *cipher_name;
+    const char *digest_name;
+    size_t key_len;
+    size_t hash_len;
+    EVP_CIPHER *cipher; /* fetched in setup; NULL when the provider lacks it */
+};
+
+static struct suite suites[] = {
+    {0x1301, "AES-128-GCM", "SHA256", 16, 32, NULL},
+    {0x1302, "AES-256-GCM", "SHA384", 32, 48, NULL},
+    {0x1303, "ChaCha20-Poly1305", "SHA256", 32, 32, NULL},
+};
+
+static EVP_MAC *hmac;
+
+struct direction {
+    EVP_CIPHER_CTX *ctx;
+    uint64_t seq;
+    uint8_t iv[NONCE_LEN];
+    uint8_t secret[TLS_RECORD_SECRET_MAX];
+};
+
+struct tls_record {
+    const struct suite *suite;
+    struct direction rx; /* what the peer sends */
+    struct direction tx; /* what we send */
+};
+
+bool tls_record_setup(void)
+{
+    if (hmac == NULL) {
+        hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    }
+    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+        if (suites[i].cipher == NULL) {
+            suites[i].cipher = EVP_CIPHER_fetch(NULL, suites[i].cipher_name, NULL);
+        }
+    }
+    return hmac != NULL;
+}
+
+void tls_record_teardown(void)
+{
+    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+        EVP_CIPHER_free(suites[i].cipher); /* NULL-safe */
+        suites[i].cipher = NULL;
+    }
+    EVP_MAC_free(hmac);
+    hmac = NULL;
+}
+
+static const struct suite *find_suite(unsigned id)
+{
+    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+        if (suites[i].id == id) {
+            return suites[i].cipher != NULL && hmac != NULL ? &suites[i] : NULL;
+        }
+    }
+    return NULL;
+}
+
+bool tls_record_suite_supported(unsigned suite)
+{
+    return find_suite(suite) != NULL;
+}
+
+/*
+ * HKDF-Expand-Label(secret, label, "", out_len) for out_len <= hash length,
+ * where HKDF-Expand is a single HMAC block (RFC 8446 section 7.1, RFC 5869).
+ */
+static bool expand_label(const struct suite *s, const uint8_t *secret, const char *label,
+                         uint8_t *out, size_t out_len)
+{
+    uint8_t info[2 + 1 + 6 + 32 + 1 + 1];
+    uint8_t block[EVP_MAX_MD_SIZE];
+    size_t label_len = strlen(label);
+    size_t n = 0;
+    size_t got = 0;
+    OSSL_PARAM params[2];
+    EVP_MAC_CTX *mc;
+    bool is_ok;
+
+    if (label_len > 32 || out_len > s->hash_len) {
+        return false;
+    }
+    info[n++] = (uint8_t)(out_len >> 8);
+    info[n++] = (uint8_t)out_len;
+    info[n++] = (uint8_t)(6 + label_len);
+    memcpy(info + n, "tls13 ", 6);
+    n += 6;
+    memcpy(info + n, label, label_len);
+    n += label_len;
+    info[n++] = 0; /* empty context */
+    info[n++] = 1; /* HKDF-Expand block counter */
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)s->digest_name, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    mc = EVP_MAC_CTX_new(hmac);
+    is_ok = mc != NULL && EVP_MAC_init(mc, secret, s->hash_len, params) == 1 &&
+            EVP_MAC_update(mc, info, n) == 1 &&
+            EVP_MAC_final(mc, block, &got, sizeof(block)) == 1 && got == s->hash_len;
+    EVP_MAC_CTX_free(mc); /* NULL-safe */
+    if (is_ok) {
+        memcpy(out, block, out_len);
+    }
+    OPENSSL_cleanse(block, sizeof(block));
+    return is_ok;
+}
+
+/* Key and IV for the direction's current secret; the sequence restarts at seq. */
+static bool direction_rekey(const struct suite *s, struct direction *d, int enc, uint64_t seq)
+{
+    uint8_t key[32];
+    bool is_ok;
+
+    if (d->ctx == NULL) {
+        d->ctx = EVP_CIPHER_CTX_new();
+        if (d->ctx == NULL) {
+            return false;
+        }
+    }
+    is_ok = expand_label(s, d->secret, "key", key, s->key_len) &&
+            expand_label(s, d->secret, "iv", d->iv, NONCE_LEN) &&
+            EVP_CipherInit_ex(d->ctx, s->cipher, NULL, key, NULL, enc) == 1;
+    OPENSSL_cleanse(key, sizeof(key));
+    d->seq = seq;
+    return is_ok;
+}
+
+struct tls_record *tls_record_create(unsigned suite, const uint8_t *rx_secret,
+                                     const uint8_t *tx_secret, size_t secret_len, uint64_t rx_seq,
+                                     uint64_t tx_seq)
+{
+    const struct suite *s = find_suite(suite);
+    struct tls_record *rl;
+
+    if (s == NULL || secret_len != s->hash_len) {
+        return NULL;
+    }
+    rl = OPENSSL_zalloc(sizeof(*rl));
+    if (rl == NULL) {
+        return NULL;
+    }
+    rl->suite = s;
+    memcpy(rl->rx.secret, rx_secret, secret_len);
+    memcpy(rl->tx.secret, tx_secret, secret_len);
+    if (!direction_rekey(s, &rl->rx, 0, rx_seq) || !direction_rekey(s, &rl->tx, 1, tx_seq)) {
+        tls_record_destroy(&rl);
+        return NULL;
+    }
+    return rl;
+}
+
+void tls_record_destroy(struct tls_record **rl)
+{
+    if (*rl == NULL) {
+        return;
+    }
+    EVP_CIPHER_CTX_free((*rl)->rx.ctx); /* NULL-safe; wipes the key schedule */
+    EVP_CIPHER_CTX_free((*rl)->tx.ctx);
+    OPENSSL_clear_free(*rl, sizeof(**rl));
+    *rl = NULL;
+}
+
+static bool update(struct tls_record *rl, struct direction *d, int enc)
+{
+    uint8_t next[TLS_RECORD_SECRET_MAX];
+    const struct suite *s = rl->suite;
+    bool is_ok = expand_label(s, d->secret, "traffic upd", next, s->hash_len);
+
+    if (is_ok) {
+        memcpy(d->secret, next, s->hash_len);
+        is_ok = direction_rekey(s, d, enc, 0);
+    }
+    OPENSSL_cleanse(next, sizeof(next));
+    return is_ok;
+}
+
+bool tls_record_update_rx(struct tls_record *rl)
+{
+    return update(rl, &rl->rx, 0);
+}
+
+bool tls_record_update_tx(struct tls_record *rl)
+{
+    return update(rl, &rl->tx, 1);
+}
+
+/* The per-record nonce: the IV XOR the 64-bit sequence number (section 5.3). */
+static bool set_nonce(struct direction *d, int enc)
+{
+    uint8_t nonce[NONCE_LEN];
+
+    if (d->seq == UINT64_MAX) {
+        return false; /* never reused; a connection this long must reconnect */
+    }
+    memcpy(nonce, d->iv, NONCE_LEN);
+    for (int i = 0; i < 8; i++) {
+        nonce[NONCE_LEN - 1 - i] ^= (uint8_t)(d->seq >> (8 * i));
+    }
+    return EVP_CipherInit_ex(d->ctx, NULL, NULL, NULL, nonce, enc) == 1;
+}
+
+ssize_t tls_record_frame(const uint8_t *buf, size_t len)
+{
+    size_t body;
+
+    if (len < TLS_RECORD_HEADER) {
+        return TLS_RECORD_INCOMPLETE;
+    }
+    /* The version bytes are legacy and ignored (section 5.1). */
+    if (buf[0] != TLS_CT_APPLICATION_DATA) {
+        return TLS_RECORD_BAD_TYPE;
+    }
+    body = (size_t)buf[3] << 8 | buf[4];
+    if (TLS_RECORD_HEADER + body > TLS_RECORD_MAX_WIRE) {
+        return TLS_RECORD_OVERFLOW;
+    }
+    if (len < TLS_RECORD_HEADER + body) {
+        return TLS_RECORD_INCOMPLETE;
+    }
+    return (ssize_t)(TLS_RECORD_HEADER + body);
+}
+
+ssize_t tls_record_open(struct tls_record *rl, uint8_t *rec, size_t n, uint8_t *out, uint8_t *type)
+{
+    struct direction *d = &rl->rx;
+    size_t clen;
+    int len = 0;
+    int fin = 0;
+
+    if (n < TLS_RECORD_OVERHEAD) {
+        return TLS_RECORD_BAD_MAC; /* too short to hold a tag and a type */
+    }
+    clen = n - TLS_RECORD_HEADER - TLS_RECORD_TAG;
+    if (!set_nonce(d, 0) || EVP_DecryptUpdate(d->ctx, NULL, &len, rec, TLS_RECORD_HEADER) != 1 ||
+        EVP_DecryptUpdate(d->ctx, out, &len, rec + TLS_RECORD_HEADER, (int)clen) != 1 ||
+        EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_SET_TAG, TLS_RECORD_TAG,
+                            rec + TLS_RECORD_HEADER + clen) != 1) {
+        return TLS_RECORD_FAILED;
+    }
+    if (EVP_DecryptFinal_ex(d->ctx, out + len, &fin) != 1) {
+        return TLS_RECORD_BAD_MAC;
+    }
+    d->seq++;
+    /* Inner plaintext: content, one content-type byte, then zero padding. */
+    while (clen > 0 && out[clen - 1] == 0) {
+        clen--;
+    }
+    if (clen == 0) {
+        return TLS_RECORD_NO_TYPE;
+    }
+    *type = out[clen - 1];
+    if (clen - 1 > TLS_RECORD_MAX_PLAIN) {
+        return TLS_RECORD_OVERFLOW;
+    }
+    return (ssize_t)(clen - 1);
+}
+
+/* Encrypt staged bytes to *dst and advance it. */
+static bool encrypt_piece(EVP_CIPHER_CTX *ctx, uint8_t **dst, const uint8_t *src, size_t n)
+{
+    int len = 0;
+
+    if (n == 0) {
+        return true;
+    }
+    if (EVP_EncryptUpdate(ctx, *dst, &len, src, (int)n) != 1) {
+        return false;
+    }
+    *dst += len;
+    return true;
+}
+
+/*
+ * Every EVP call costs a provider dispatch, so the small pieces of a reply
+ * (a VALUE line, a short value, "\r\nEND\r\n") are copied into one stage and
+ * encrypted together; large pieces are encrypted straight from item memory.
+ */
+size_t tls_record_seal(struct tls_record *rl, uint8_t type, const struct iovec *iov, int iovcnt,
+                       size_t skip, size_t len, uint8_t *out)
+{
+    struct direction *d = &rl->tx;
+    uint8_t stage[STAGE_LEN];
+    size_t staged = 0;
+    size_t body = len + 1 + TLS_RECORD_TAG;
+    size_t left = len;
+    uint8_t *dst = out + TLS_RECORD_HEADER;
+    int fin = 0;
+    int i = 0;
+
+    if (len > TLS_RECORD_MAX_PLAIN) {
+        return 0;
+    }
+    out[0] = TLS_CT_APPLICATION_DATA;
+    out[1] = 3;
+    out[2] = 3;
+    out[3] = (uint8_t)(body >> 8);
+    out[4] = (uint8_t)body;
+    if (!set_nonce(d, 1) || EVP_EncryptUpdate(d->ctx, NULL, &fin, out, TLS_RECORD_HEADER) != 1) {
+        return 0;
+    }
+    while (i < iovcnt && skip >= iov[i].iov_len) {
+        skip -= iov[i++].iov_len;
+    }
+    for (; i < iovcnt && left > 0; i++, skip = 0) {
+        const uint8_t *src = (const uint8_t *)iov[i].iov_base + skip;
+        size_t n = iov[i].iov_len - skip < left ? iov[i].iov_len - skip : left;
+
+        left -= n;
+        if (n <= STAGE_LEN - 1 - staged) { /* 1: room for the type byte */
+            memcpy(stage + staged, src, n);
+            staged += n;
+            continue;
+        }
+        if (!encrypt_piece(d->ctx, &dst, stage, staged) || !encrypt_piece(d->ctx, &dst, src, n)) {
+            return 0;
+        }
+        staged = 0;
+    }
+    stage[staged++] = type;
+    if (left != 0 || !encrypt_piece(d->ctx, &dst, stage, staged) ||
+        EVP_EncryptFinal_ex(d->ctx, dst, &fin) != 1 ||
+        EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_GET_TAG, TLS_RECORD_TAG, dst + fin) != 1) {
+        return 0;
+    }
+    d->seq++;
+    return TLS_RECORD_HEADER + body;
+}
+
+#else /* !TLS */
+
+bool tls_record_setup(void)
+{
+    return false;
+}
+
+void tls_record_teardown(void)
+{
+}
+
+#endif /* TLS */
