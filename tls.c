@@ -415,11 +415,12 @@ static void on_keylog(const SSL *ssl, const char *line)
         return;
     }
     for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1) {
+        int hi = OPENSSL_hexchar2int((unsigned char)hex[2 * i]);
+        int lo = OPENSSL_hexchar2int((unsigned char)hex[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
             return;
         }
-        dst[i] = (uint8_t)v;
+        dst[i] = (uint8_t)(hi << 4 | lo);
     }
     tc->secret_len = (uint8_t)n;
     tc->secrets |= bit;
@@ -1535,6 +1536,7 @@ bool tls_worker_setup(void)
 void tls_worker_teardown(void)
 {
     bufcache_drain();
+    tls_record_thread_teardown();
     free(txbuf);
     txbuf = NULL;
     txbuf_cap = 0;

@@ -11,7 +11,8 @@
  * OpenSSL's EVP ciphers, straight between the socket buffers and caller
  * memory.
  *
- * Owns: the per-connection keys (wiped on destroy). Reads the algorithm
+ * Owns: the per-connection keys (wiped on destroy) and, per thread, one
+ * HMAC context per digest for the key derivations. Reads the algorithm
  * objects fetched once in tls_record_setup(); no other global state, no I/O.
  * Must not depend on: anything but OpenSSL's libcrypto.
  *
@@ -51,6 +52,12 @@ static struct suite suites[] = {
 
 static EVP_MAC *hmac;
 
+/*
+ * One HMAC context per digest and thread, keyed again for every expansion:
+ * setting the digest by name costs a fetch, ten times the HMAC itself.
+ */
+static __thread EVP_MAC_CTX *mac_ctx[sizeof(suites) / sizeof(suites[0])];
+
 struct direction {
     EVP_CIPHER_CTX *ctx;
     uint64_t seq;
@@ -77,8 +84,17 @@ bool tls_record_setup(void)
     return hmac != NULL;
 }
 
+void tls_record_thread_teardown(void)
+{
+    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
+        EVP_MAC_CTX_free(mac_ctx[i]); /* NULL-safe */
+        mac_ctx[i] = NULL;
+    }
+}
+
 void tls_record_teardown(void)
 {
+    tls_record_thread_teardown();
     for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
         EVP_CIPHER_free(suites[i].cipher); /* NULL-safe */
         suites[i].cipher = NULL;
@@ -102,6 +118,25 @@ bool tls_record_suite_supported(unsigned suite)
     return find_suite(suite) != NULL;
 }
 
+/* The calling thread's HMAC context for the suite's digest, created on first use. */
+static EVP_MAC_CTX *mac_context(const struct suite *s)
+{
+    size_t i = (size_t)(s - suites);
+    OSSL_PARAM params[2];
+
+    if (mac_ctx[i] != NULL) {
+        return mac_ctx[i];
+    }
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)s->digest_name, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    mac_ctx[i] = EVP_MAC_CTX_new(hmac);
+    if (mac_ctx[i] != NULL && EVP_MAC_CTX_set_params(mac_ctx[i], params) != 1) {
+        EVP_MAC_CTX_free(mac_ctx[i]);
+        mac_ctx[i] = NULL;
+    }
+    return mac_ctx[i];
+}
+
 /*
  * HKDF-Expand-Label(secret, label, "", out_len) for out_len <= hash length,
  * where HKDF-Expand is a single HMAC block (RFC 8446 section 7.1, RFC 5869).
@@ -114,8 +149,7 @@ static bool expand_label(const struct suite *s, const uint8_t *secret, const cha
     size_t label_len = strlen(label);
     size_t n = 0;
     size_t got = 0;
-    OSSL_PARAM params[2];
-    EVP_MAC_CTX *mc;
+    EVP_MAC_CTX *mc = mac_context(s);
     bool is_ok;
 
     if (label_len > 32 || out_len > s->hash_len) {
@@ -130,13 +164,9 @@ static bool expand_label(const struct suite *s, const uint8_t *secret, const cha
     n += label_len;
     info[n++] = 0; /* empty context */
     info[n++] = 1; /* HKDF-Expand block counter */
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)s->digest_name, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    mc = EVP_MAC_CTX_new(hmac);
-    is_ok = mc != NULL && EVP_MAC_init(mc, secret, s->hash_len, params) == 1 &&
+    is_ok = mc != NULL && EVP_MAC_init(mc, secret, s->hash_len, NULL) == 1 &&
             EVP_MAC_update(mc, info, n) == 1 &&
             EVP_MAC_final(mc, block, &got, sizeof(block)) == 1 && got == s->hash_len;
-    EVP_MAC_CTX_free(mc); /* NULL-safe */
     if (is_ok) {
         memcpy(out, block, out_len);
     }
@@ -373,6 +403,10 @@ bool tls_record_setup(void)
 }
 
 void tls_record_teardown(void)
+{
+}
+
+void tls_record_thread_teardown(void)
 {
 }
 

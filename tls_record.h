@@ -49,6 +49,8 @@ struct tls_record;
 /* Fetch the ciphers and digests once (main thread, before workers). */
 bool tls_record_setup(void);
 void tls_record_teardown(void);
+/* Free the calling thread's cached HMAC contexts (each worker, at exit). */
+void tls_record_thread_teardown(void);
 
 /* True when suite (IANA id, e.g. 0x1301) can be handled here. */
 bool tls_record_suite_supported(unsigned suite);
