@@ -12,6 +12,7 @@
 #include "config.h"
 #include "settings.h"
 #include "tls.h"
+#include "tls_record.h"
 #include "transport.h"
 
 #include <signal.h>
@@ -460,6 +461,152 @@ static void test_offload_after_read_ahead(void)
     pair_close(&p);
 }
 
+/* The client's traffic secrets, from its keylog callback, to forge records with. */
+static uint8_t cli_secret[2][TLS_RECORD_SECRET_MAX]; /* [0] client's, [1] server's */
+static size_t cli_secret_len;
+
+static void client_keylog(const SSL *ssl, const char *line)
+{
+    const char *hex = strrchr(line, ' ');
+    int which = strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24) == 0   ? 0
+                : strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24) == 0 ? 1
+                                                                     : -1;
+
+    (void)ssl;
+    if (which < 0 || hex == NULL) {
+        return;
+    }
+    cli_secret_len = strlen(hex + 1) / 2;
+    for (size_t i = 0; i < cli_secret_len && i < TLS_RECORD_SECRET_MAX; i++) {
+        unsigned v = 0;
+        sscanf(hex + 1 + 2 * i, "%2x", &v);
+        cli_secret[which][i] = (uint8_t)v;
+    }
+}
+
+/*
+ * A handshaken pair and a record sealer playing the client, so the test can
+ * send records no well-behaved client would: padding, empty records, odd
+ * content types, alerts. The client's OpenSSL object sends nothing more.
+ */
+static struct tls_record *forger_open(struct pair *p)
+{
+    ssize_t first;
+
+    pair_open(p);
+    SSL_CTX_set_keylog_callback(p->cctx, client_keylog);
+    if (pair_handshake(p, &first) != 0 || !tls_transport_is_offloaded(&p->t)) {
+        return NULL;
+    }
+    return tls_record_create(SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(p->cli)),
+                             cli_secret[1], cli_secret[0], cli_secret_len, 0, 0);
+}
+
+/* Seal the pieces as one record whose inner type byte is `type`; send it. */
+static int forge(struct tls_record *rl, struct pair *p, uint8_t type, const struct iovec *iov,
+                 int cnt)
+{
+    uint8_t rec[1024];
+    size_t len = 0;
+    size_t n;
+
+    for (int i = 0; i < cnt; i++) {
+        len += iov[i].iov_len;
+    }
+    n = tls_record_seal(rl, type, iov, cnt, 0, len, rec);
+    return n > 0 && write(p->cfd, rec, n) == (ssize_t)n;
+}
+
+static ssize_t forge_one(const char *what, uint8_t type, const void *body, size_t len, char *reason,
+                         size_t cap)
+{
+    struct pair p;
+    struct tls_record *rl = forger_open(&p);
+    struct iovec iov = {(void *)body, len};
+    char buf[64];
+    ssize_t r = IO_ERROR;
+
+    if (rl != NULL && forge(rl, &p, type, &iov, 1)) {
+        r = transport_read(&p.t, buf, sizeof(buf));
+    } else {
+        ok(0, what);
+    }
+    snprintf(reason, cap, "%s", transport_last_error());
+    tls_record_destroy(&rl);
+    pair_close(&p);
+    return r;
+}
+
+static void test_forged_records(void)
+{
+    static const uint8_t zeros[100];
+    static const uint8_t app_type = TLS_CT_APPLICATION_DATA;
+    struct pair p;
+    struct tls_record *rl = forger_open(&p);
+    char buf[64];
+    char why[256];
+    struct tls_stats before;
+    struct tls_stats after;
+
+    ok(rl != NULL, "a client-side sealer with the client's secrets");
+    if (rl == NULL) {
+        pair_close(&p);
+        return;
+    }
+    /* content, type 23, then 100 zero bytes of padding (the last from `type` 0) */
+    struct iovec padded[3] = {{"get a\r\n", 7}, {(void *)&app_type, 1}, {(void *)zeros, 99}};
+    ok(forge(rl, &p, 0, padded, 3) && transport_read(&p.t, buf, sizeof(buf)) == 7 &&
+           memcmp(buf, "get a\r\n", 7) == 0,
+       "padding after the content type is stripped");
+    struct iovec empty = {(void *)zeros, 0};
+    struct iovec req = {"get b\r\n", 7};
+    ok(forge(rl, &p, TLS_CT_APPLICATION_DATA, &empty, 1) &&
+           forge(rl, &p, TLS_CT_APPLICATION_DATA, &req, 1) &&
+           transport_read(&p.t, buf, sizeof(buf)) == 7 && memcmp(buf, "get b\r\n", 7) == 0,
+       "an empty record is skipped, not read as EOF");
+    struct iovec cancel = {"\x01\x5a", 2};
+    struct iovec notify = {"\x01\x00", 2};
+    ok(forge(rl, &p, TLS_CT_ALERT, &cancel, 1) && forge(rl, &p, TLS_CT_ALERT, &notify, 1) &&
+           transport_read(&p.t, buf, sizeof(buf)) == 0,
+       "user_canceled is ignored, close_notify reads as EOF");
+    tls_record_destroy(&rl);
+    pair_close(&p);
+
+    tls_stats_snapshot(&before);
+    ok(forge_one("all padding", 0, zeros, 10, why, sizeof(why)) == IO_ERROR &&
+           strstr(why, "unexpected") != NULL,
+       "a record of only padding is an unexpected message");
+    ok(forge_one("type 99", 99, "x", 1, why, sizeof(why)) == IO_ERROR,
+       "an unknown content type fails");
+    ok(forge_one("ticket", TLS_CT_HANDSHAKE, "\x04\x00\x00\x00", 4, why, sizeof(why)) == IO_ERROR,
+       "a handshake message other than KeyUpdate fails");
+    ok(forge_one("key update 2", TLS_CT_HANDSHAKE, "\x18\x00\x00\x01\x02", 5, why, sizeof(why)) ==
+           IO_ERROR,
+       "a KeyUpdate with an invalid request fails");
+    ok(forge_one("ccs", TLS_CT_CHANGE_CIPHER_SPEC, "\x01", 1, why, sizeof(why)) == IO_ERROR,
+       "change_cipher_spec after the handshake fails");
+    ok(forge_one("fatal", TLS_CT_ALERT, "\x02\x28", 2, why, sizeof(why)) == IO_ERROR &&
+           strstr(why, "alert") != NULL,
+       "a fatal alert fails, the reason names it");
+    tls_stats_snapshot(&after);
+    ok(after.ssl_proto_errors == before.ssl_proto_errors + 6, "each counted in ssl_proto_errors");
+
+    rl = forger_open(&p);
+    {
+        uint8_t rec[64];
+        struct iovec iov = {"get c\r\n", 7};
+        size_t n =
+            rl != NULL ? tls_record_seal(rl, TLS_CT_APPLICATION_DATA, &iov, 1, 0, 7, rec) : 0;
+        rec[n > 0 ? n - 1 : 0] ^= 1;
+        ok(n > 0 && write(p.cfd, rec, n) == (ssize_t)n &&
+               transport_read(&p.t, buf, sizeof(buf)) == IO_ERROR &&
+               strstr(transport_last_error(), "bad record mac") != NULL,
+           "a flipped tag bit: bad record mac");
+    }
+    tls_record_destroy(&rl);
+    pair_close(&p);
+}
+
 static void test_tls12_stays(void)
 {
     struct pair p;
@@ -561,6 +708,7 @@ int main(void)
     test_plaintext_and_errors();
     test_offload_and_key_update();
     test_offload_after_read_ahead();
+    test_forged_records();
     test_tls12_stays();
     test_offload_errors();
     test_refresh();
