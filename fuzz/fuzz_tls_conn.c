@@ -18,7 +18,10 @@
  *      echoes them through transport_writev split into several iovecs.
  *
  * Bit 2 of the first byte caps the client at TLS 1.2, so both protocol
- * versions are reached. Bytes 1..4 seed the chunk sizes. The server's socket
+ * versions are reached: after a TLS 1.3 handshake tls.c hands the records to
+ * tls_record.c, so modes 1 and 2 drive that record layer (partial sends with
+ * ciphertext held, reads into small buffers, padding and alerts), while
+ * TLS 1.2 stays on OpenSSL's. Bytes 1..4 seed the chunk sizes. The server's socket
  * buffer is small and the staging buffer is 1 KB (ssl_wbuf_size=1), so
  * partial writes, WANT_WRITE retries with the same bytes and both the
  * staged and in-place write paths happen with short inputs.
