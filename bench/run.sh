@@ -5,14 +5,16 @@
 # one worker thread each, pinned to SERVER_CPU; the client is pinned to
 # CLIENT_CPU. Every scenario runs in alternating rounds (A B, B A, A B, ...)
 # so slow drift of the machine hits both sides alike, and the medians over
-# the rounds are compared. A control pair (reference vs. a second reference
-# instance) runs some scenarios the same way to show the noise floor.
+# the rounds are compared. For the scenarios in CONTROL a second reference
+# instance takes its turn in the same rounds (ours, ref, ref2 rotating), and
+# ref2 vs. ref is the A-vs-A control: the noise floor of that row, measured
+# while the machine was in the same state as for ours vs. ref.
 # Writes a Markdown report to RESULTS (default bench/RESULTS.md).
 #
 # Usage: bench/run.sh [--quick] [--rounds N] [--secs S] [--scenarios a,b]
 #                     [--modes tls,plain] [--control a,b|none] [--results F]
 # Environment: OURS_BIN REF_BIN MCBENCH ROUNDS ROUND_SECS SCENARIOS MODES
-#              CONTROL CONTROL_ROUNDS TARGETS NOTES IDLE_CONNS IDLE_ROUNDS
+#              CONTROL TARGETS NOTES IDLE_CONNS IDLE_ROUNDS
 #              SERVER_CPU CLIENT_CPU RESULTS
 
 # `make bench` may start us with sh; the rest of this file needs bash.
@@ -30,8 +32,7 @@ ALL_SCENARIOS="small-p1 small-p16 large-100k large-500k handshake-full handshake
 SCENARIOS=${SCENARIOS:-$ALL_SCENARIOS}
 MODES=${MODES:-"tls plain"}
 # Every scenario with a target gets an A-vs-A control row (its noise floor).
-CONTROL=${CONTROL:-"small-p1 small-p16 large-100k:tls handshake-full:tls handshake-resumed:tls idle-memory:tls"}
-CONTROL_ROUNDS=${CONTROL_ROUNDS:-5}
+CONTROL=${CONTROL:-"small-p1 small-p16 large-100k:tls large-500k:tls handshake-full:tls handshake-resumed:tls idle-memory:tls"}
 # The issue's targets: scenario:mode:metric:maximum ratio ours/reference.
 TARGETS=${TARGETS:-"small-p1:tls:cpu:0.85 small-p16:tls:cpu:0.6 large-100k:tls:cpu:0.8 handshake-full:tls:cpu:0.5 idle-memory:tls:rss:0.8 small-p1:plain:cpu:1.0 small-p16:plain:cpu:1.0 small-p1:tls:p99:1.0 small-p16:tls:p99:1.0 large-100k:tls:p99:1.0 large-500k:tls:p99:1.0 handshake-full:tls:p99:1.0 handshake-resumed:tls:p99:1.0"}
 NOTES=${NOTES:-bench/NOTES.md}
@@ -71,7 +72,6 @@ if [ "$QUICK" = 1 ]; then
     IDLE_CONNS=${QUICK_IDLE:-2000}
     IDLE_ROUNDS=1
     CONTROL="small-p1:tls"
-    CONTROL_ROUNDS=$ROUNDS
 fi
 
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -198,8 +198,10 @@ prefill() { # name scenario mode
     PREFILLED[$1:$prefix]=1
 }
 
-# One measured client run; appends a tagged RESULT line to RAW.
-run_side() { # pair scenario mode side name round secs
+# One measured client run; appends a tagged RESULT line to RAW for each pair
+# named in the first argument ("main", "control" or both: the reference's
+# run is the B side of both pairs).
+run_side() { # pairs scenario mode side name round secs
     local args cmd out rc tls
     args=$(scenario_args "$2")
     tls=$(tls_args "$3")
@@ -209,17 +211,18 @@ run_side() { # pair scenario mode side name round secs
     out=$(taskset -c "$CLIENT_CPU" $cmd 2>>"$TMP/client.err")
     rc=$?
     out=$(echo "$out" | grep '^RESULT' || echo "RESULT none=1")
-    echo "pair=$1 scen=$2 mode=$3 side=$4 name=$5 round=$6 rc=$rc ${out#RESULT }" >>"$RAW"
+    for p in $1; do
+        echo "pair=$p scen=$2 mode=$3 side=$4 name=$5 round=$6 rc=$rc ${out#RESULT }" >>"$RAW"
+    done
     [ "$rc" = 0 ] || echo "run.sh: $5 $2 $3 round $6: mcbench exit $rc" >&2
 }
 
 # Alternating rounds of one scenario between two running servers.
 compare() { # pair scenario mode nameA nameB
-    local r rounds=$ROUNDS
-    [ "$1" = control ] && rounds=$CONTROL_ROUNDS
+    local r
     prefill "$4" "$2" "$3"
     prefill "$5" "$2" "$3"
-    for r in $(seq "$rounds"); do
+    for r in $(seq "$ROUNDS"); do
         if [ $((r % 2)) = 1 ]; then
             run_side "$1" "$2" "$3" A "$4" "$r" "$ROUND_SECS"
             run_side "$1" "$2" "$3" B "$5" "$r" "$ROUND_SECS"
@@ -227,6 +230,34 @@ compare() { # pair scenario mode nameA nameB
             run_side "$1" "$2" "$3" B "$5" "$r" "$ROUND_SECS"
             run_side "$1" "$2" "$3" A "$4" "$r" "$ROUND_SECS"
         fi
+    done
+}
+
+# Ours, the reference and a second reference in the same rounds, each taking
+# every position in turn; the reference's run counts for both pairs.
+compare3() { # scenario mode
+    local r secs=$ROUND_SECS
+    prefill ours "$1" "$2"
+    prefill ref "$1" "$2"
+    prefill ref2 "$1" "$2"
+    for r in $(seq "$ROUNDS"); do
+        case $((r % 3)) in
+        1)
+            run_side main "$1" "$2" A ours "$r" "$secs"
+            run_side "main control" "$1" "$2" B ref "$r" "$secs"
+            run_side control "$1" "$2" A ref2 "$r" "$secs"
+            ;;
+        2)
+            run_side "main control" "$1" "$2" B ref "$r" "$secs"
+            run_side control "$1" "$2" A ref2 "$r" "$secs"
+            run_side main "$1" "$2" A ours "$r" "$secs"
+            ;;
+        0)
+            run_side control "$1" "$2" A ref2 "$r" "$secs"
+            run_side main "$1" "$2" A ours "$r" "$secs"
+            run_side "main control" "$1" "$2" B ref "$r" "$secs"
+            ;;
+        esac
     done
 }
 
@@ -267,8 +298,11 @@ run_mode() { # mode
         [ "$s" = idle-memory ] && continue
         [ "$s" = handshake-resumed ] && [ "$mode" = plain ] && continue
         echo "run.sh: $s $mode" >&2
-        compare main "$s" "$mode" ours ref
-        in_control "$s" "$mode" && compare control "$s" "$mode" ref2 ref
+        if in_control "$s" "$mode"; then
+            compare3 "$s" "$mode"
+        else
+            compare main "$s" "$mode" ours ref
+        fi
     done
     stop_server ours
     stop_server ref
@@ -381,7 +415,7 @@ write_results() {
         echo "- A (\"ours\"): \`$OURS_BIN\` ($(version_of "$OURS_BIN")); B (\"ref\"): \`$REF_BIN\` ($(version_of "$REF_BIN"))"
         echo "- Server flags (both): \`$(server_args tls PORT | sed "s#$TMP/#\$CERTDIR/#g")\` (TLS; plain drops -Z and -o); EC P-256 certificate"
         echo "- Servers pinned to CPU $SERVER_CPU (\`taskset -c $SERVER_CPU\`), client to CPU $CLIENT_CPU"
-        echo "- $ROUNDS rounds of $ROUND_SECS s per scenario, order A B, B A, ...; idle-memory: $IDLE_ROUNDS rounds of $IDLE_CONNS connections, fresh servers each"
+        echo "- $ROUNDS rounds of $ROUND_SECS s per scenario, order A B, B A, ...; rows with a control: ours, ref and ref2 take turns in the same rounds (each in every position), the ref run counting for both pairs; idle-memory: $IDLE_ROUNDS rounds of $IDLE_CONNS connections, fresh servers each"
         echo "- Values are medians over the rounds. Ratio = A / B: below 1 is better for CPU µs/op and p99, above 1 is better for ops/s."
         echo "- Load from other processes before the run: $BUSY CPUs busy; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
         [ -n "$BUSY_NOTE" ] && echo "- **$BUSY_NOTE**"
@@ -389,7 +423,7 @@ write_results() {
         echo
         echo "## Targets"
         echo
-        echo "Ratio = ours / reference (median over the rounds). The A-vs-A column is the same ratio for the reference against a second reference instance, measured in the same run; its distance from 1.000 is the noise floor of that row. \"-\": no control run for that row."
+        echo "Ratio = ours / reference (median over the rounds). The A-vs-A column is the same ratio for a second reference instance against the reference, measured in the same rounds as ours against the reference; its distance from 1.000 is the noise floor of that row. \"-\": no control run for that row."
         echo
         echo "| scenario | mode | metric | target | ours/ref | A-vs-A | noise | verdict |"
         echo "|---|---|---|--:|--:|--:|--:|---|"
