@@ -109,6 +109,7 @@ struct tls_conn {
     bool is_closed;     /* close_notify received: reads return 0 */
     bool is_tx_owed;    /* the last byte sealed was not reported written yet */
     bool is_update_due; /* the peer asked for our KeyUpdate */
+    uint16_t max_plain; /* largest record content we send: max_fragment_length */
     uint8_t *rx;        /* RX_CAP bytes: [pt_off, +pt_len) plaintext, then ciphertext */
     uint32_t rx_pt_off; /* plaintext decrypted in place, not yet delivered */
     uint32_t rx_pt_len;
@@ -925,6 +926,18 @@ static void offload_check(struct tls_conn *tc)
     }
 }
 
+/*
+ * A client may have negotiated a smaller record size (max_fragment_length,
+ * RFC 6066: codes 1-4 for 512-4096 bytes); OpenSSL honours it, and so must
+ * the records we write after the handover.
+ */
+static uint16_t max_fragment(SSL *ssl)
+{
+    uint8_t code = SSL_SESSION_get_max_fragment_length(SSL_get_session(ssl));
+
+    return code >= 1 && code <= 4 ? (uint16_t)(256u << code) : TLS_RECORD_MAX_PLAIN;
+}
+
 static void offload_try(struct tls_conn *tc)
 {
     if (!tc->can_offload || tc->has_rekeyed || tc->is_wblocked || tc->is_fatal ||
@@ -944,6 +957,7 @@ static void offload_try(struct tls_conn *tc)
         ERR_clear_error();
         return; /* OpenSSL keeps the connection */
     }
+    tc->max_plain = max_fragment(tc->ssl);
     /* Not a shutdown on the wire; it only keeps the session in the server's cache. */
     SSL_set_shutdown(tc->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(tc->ssl);
@@ -1247,8 +1261,7 @@ static size_t seal_key_update(struct tls_conn *tc, uint8_t *out)
 static ssize_t rl_writev(struct tls_conn *tc, const struct iovec *iov, int iovcnt)
 {
     size_t total = iov_total(iov, iovcnt);
-    size_t chunk =
-        wbuf_cap > 0 && wbuf_cap < TLS_RECORD_MAX_PLAIN ? wbuf_cap : TLS_RECORD_MAX_PLAIN;
+    size_t chunk = wbuf_cap > 0 && wbuf_cap < tc->max_plain ? wbuf_cap : tc->max_plain;
     size_t done = 0;
 
     if (tc->tx_pend != NULL) {

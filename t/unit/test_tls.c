@@ -607,6 +607,28 @@ static void test_forged_records(void)
     pair_close(&p);
 }
 
+/* A client that negotiated 512-byte records must never get a bigger one. */
+static void test_max_fragment_length(void)
+{
+    struct pair p;
+    ssize_t first;
+    static char big[3000];
+    static char got[3000];
+    struct iovec iov = {big, sizeof(big)};
+
+    memset(big, 'm', sizeof(big));
+    pair_open(&p);
+    SSL_set_tlsext_max_fragment_length(p.cli, TLSEXT_max_fragment_length_512);
+    ok(pair_handshake(&p, &first) == 0 && SSL_SESSION_get_max_fragment_length(SSL_get_session(
+                                              p.cli)) == TLSEXT_max_fragment_length_512,
+       "max_fragment_length 512 negotiated");
+    ok(tls_transport_is_offloaded(&p.t), "records in user space");
+    ok(transport_writev(&p.t, &iov, 1) == (ssize_t)sizeof(big), "3000 bytes written");
+    ok(client_read(&p, got, sizeof(got)) == sizeof(got) && memcmp(big, got, sizeof(got)) == 0,
+       "the client accepts every record (none above 512 bytes)");
+    pair_close(&p);
+}
+
 static void test_tls12_stays(void)
 {
     struct pair p;
@@ -709,6 +731,7 @@ int main(void)
     test_offload_and_key_update();
     test_offload_after_read_ahead();
     test_forged_records();
+    test_max_fragment_length();
     test_tls12_stays();
     test_offload_errors();
     test_refresh();
