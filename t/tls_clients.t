@@ -1,8 +1,8 @@
 #!/usr/bin/perl
 # Real clients other than IO::Socket::SSL: `openssl s_client -quiet` then
 # `stats` (the usual smoke test, e.g. for ElastiCache), and Python's ssl
-# module verifying the server certificate against the test CA, GnuTLS on each
-# TLS 1.3 suite with key updates. Session
+# module verifying the server certificate against the test CA, GnuTLS and
+# Java (JSSE) on each TLS 1.3 suite with key updates. Session
 # resumption through Python: stateless tickets without the session cache,
 # the server-side cache with ssl_session_cache (counted in ssl_new_sessions),
 # resumption while client certificates are verified, and no resumption of a
@@ -68,16 +68,42 @@ SKIP: {
         my $cmd = "(cat '$tmp/in'; sleep 1) | timeout 10 gnutls-cli --inline-commands"
             . " --x509cafile '$d/ca_crt.pem' --priority '$prio' -p " . $srv->port
             . " 127.0.0.1 2>'$tmp/err'";
-        my $out = `$cmd`;
+        my $raw = `$cmd`;
         my $err = MCTest::slurp("$tmp/err");
+        # gnutls-cli prints its own status lines ("- ...") among the data, e.g.
+        # when a key update lands between two replies; keep only the data.
+        my $out = join("\n", grep { !/^- / } split /\n/, $raw) . "\n";
         like($out, qr/^STORED\r\nVALUE k 0 3\r\nabc\r\nEND\r\n/m,
             "gnutls $cipher: set and get across a key update") or diag($err);
         like($out, qr/^VALUE b 0 100000\r\n\Q$big\E\r\nEND\r\n/m,
             "gnutls $cipher: 100 KB value after a second key update");
         like($out, qr/^VERSION 1\.6\.18\r$/m, "gnutls $cipher: still talking after a third");
-        like(MCTest::slurp("$tmp/err") . $out, qr/\Q$cipher\E|\Q${\ lc $cipher}\E/i,
+        like($err . $raw, qr/\Q$cipher\E/i,
             "gnutls $cipher: that suite was negotiated");
         unlike($err, qr/Error|fatal/i, "gnutls $cipher: no TLS error") or diag($err);
+    }
+}
+
+# Java's own TLS stack (JSSE): each TLS 1.3 suite, a 200 KB value, and key
+# limits of 64 KB so JSSE sends KeyUpdates mid-value (t/compat/JavaTlsClient.java).
+SKIP: {
+    skip 'java not found', 5 unless `java -version 2>&1` =~ /version "(\d+)/ && $1 >= 11;
+    my $srv = server('');
+    my $cmd = "timeout 120 java -Djavax.net.debug=ssl:handshake t/compat/JavaTlsClient.java "
+        . $srv->port . " '$d/ca_crt.pem' 2>&1";
+    my $out = `$cmd`;
+    for my $suite ('TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256') {
+        like($out, qr/^TLSv1\.3 $suite ok$/m, "java $suite: 200 KB value and version")
+            or diag(join("\n", grep { /BAD|Exception/ } split /\n/, $out));
+    }
+    like($out, qr/Produced KeyUpdate post-handshake message/, 'java sent key updates');
+  SKIP: {
+        # RFC 8446 4.6.3: a KeyUpdate with update_requested MUST be answered
+        # before the next application data. memcached 1.6.18 (OpenSSL 3.0)
+        # sends its replies without one here; JSSE logs no KeyUpdate received.
+        skip 'memcached 1.6.18 does not answer update_requested here (RFC 8446 4.6.3)', 1 if $ref;
+        like($out, qr/Consuming KeyUpdate post-handshake message/,
+            'the server answers update_requested with its own KeyUpdate');
     }
 }
 
