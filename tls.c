@@ -74,8 +74,9 @@
 #define TLS_RECORD_HANDSHAKE 0x16  /* first byte of a ClientHello record */
 #define TLS_DIRECT_CHUNK     16384 /* chunk size when a worker has no staging buffer */
 
-#define RX_CAP     18432 /* one largest record and then some; a record-buffer size */
-#define TX_RECORDS 4     /* records sealed per send(2) after offload */
+#define RX_IDLE_MAX 32    /* records without data in a row before the peer is cut off */
+#define RX_CAP      18432 /* one largest record and then some; a record-buffer size */
+#define TX_RECORDS  4     /* records sealed per send(2) after offload */
 
 /*
  * Per-connection state, owned by the listener until handed to a worker.
@@ -107,12 +108,13 @@ struct tls_conn {
     uint8_t rx_secret[TLS_RECORD_SECRET_MAX];
     uint8_t tx_secret[TLS_RECORD_SECRET_MAX];
     /* After the handover. */
-    bool is_closed;     /* close_notify received: reads return 0 */
-    bool is_tx_owed;    /* the last byte sealed was not reported written yet */
-    bool is_update_due; /* the peer asked for our KeyUpdate */
-    uint16_t max_plain; /* largest record content we send: max_fragment_length */
-    uint8_t *rx;        /* RX_CAP bytes: [pt_off, +pt_len) plaintext, then ciphertext */
-    uint32_t rx_pt_off; /* plaintext decrypted in place, not yet delivered */
+    bool is_closed;       /* close_notify received: reads return 0 */
+    bool is_tx_owed;      /* the last byte sealed was not reported written yet */
+    bool is_update_due;   /* the peer asked for our KeyUpdate */
+    uint16_t max_plain;   /* largest record content we send: max_fragment_length */
+    uint8_t idle_records; /* records in a row that carried no data (empty, KeyUpdate, ...) */
+    uint8_t *rx;          /* RX_CAP bytes: [pt_off, +pt_len) plaintext, then ciphertext */
+    uint32_t rx_pt_off;   /* plaintext decrypted in place, not yet delivered */
     uint32_t rx_pt_len;
     uint32_t rx_ct_off; /* ciphertext not yet decrypted */
     uint32_t rx_ct_len;
@@ -1116,6 +1118,17 @@ static ssize_t rl_open_one(struct tls_conn *tc, size_t wire, uint8_t *dst, size_
     if (n < 0) {
         rl_send_alert(tc, 2, n == TLS_RECORD_OVERFLOW ? 22 : 10);
         return rl_fail(tc, n == TLS_RECORD_OVERFLOW ? "record overflow" : "unexpected message");
+    }
+    /*
+     * A peer streaming records that carry nothing (empty records, KeyUpdates,
+     * user_canceled alerts) would keep this worker reading forever without a
+     * byte for the connection; OpenSSL stops such peers too (32 empty records
+     * or key updates in a row).
+     */
+    tc->idle_records = n > 0 && type == TLS_CT_APPLICATION_DATA ? 0 : tc->idle_records + 1;
+    if (tc->idle_records > RX_IDLE_MAX) {
+        rl_send_alert(tc, 2, 10); /* unexpected_message */
+        return rl_fail(tc, "too many records without data");
     }
     if (type == TLS_CT_APPLICATION_DATA) {
         if (is_direct) {

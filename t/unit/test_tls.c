@@ -564,6 +564,13 @@ static void test_forged_records(void)
            forge(rl, &p, TLS_CT_APPLICATION_DATA, &req, 1) &&
            transport_read(&p.t, buf, sizeof(buf)) == 7 && memcmp(buf, "get b\r\n", 7) == 0,
        "an empty record is skipped, not read as EOF");
+    int sent = 1;
+    for (int i = 0; i < 32; i++) {
+        sent &= forge(rl, &p, TLS_CT_APPLICATION_DATA, &empty, 1);
+    }
+    ok(sent && forge(rl, &p, TLS_CT_APPLICATION_DATA, &req, 1) &&
+           transport_read(&p.t, buf, sizeof(buf)) == 7,
+       "32 empty records in a row are still accepted");
     struct iovec cancel = {"\x01\x5a", 2};
     struct iovec notify = {"\x01\x00", 2};
     ok(forge(rl, &p, TLS_CT_ALERT, &cancel, 1) && forge(rl, &p, TLS_CT_ALERT, &notify, 1) &&
@@ -590,6 +597,20 @@ static void test_forged_records(void)
        "a fatal alert fails, the reason names it");
     tls_stats_snapshot(&after);
     ok(after.ssl_proto_errors == before.ssl_proto_errors + 6, "each counted in ssl_proto_errors");
+
+    rl = forger_open(&p);
+    {
+        struct iovec none = {(void *)zeros, 0};
+        int all_sent = rl != NULL;
+        for (int i = 0; i < 33 && all_sent; i++) {
+            all_sent &= forge(rl, &p, TLS_CT_APPLICATION_DATA, &none, 1);
+        }
+        ok(all_sent && transport_read(&p.t, buf, sizeof(buf)) == IO_ERROR &&
+               strstr(transport_last_error(), "without data") != NULL,
+           "33 records without data in a row: the peer is cut off");
+    }
+    tls_record_destroy(&rl);
+    pair_close(&p);
 
     rl = forger_open(&p);
     {
