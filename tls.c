@@ -2,9 +2,9 @@
  * tls.c - TLS for the server: the process-wide SSL_CTX, per-connection
  * sessions, the TLS transport, certificate reload and the TLS counters.
  *
- * This is the only file that includes OpenSSL headers. Connections see a
- * struct transport whose ops are below; the listener sees an opaque session
- * pointer. Built without TLS (configure --disable-tls), the same file
+ * With tls_record.c, the only file that includes OpenSSL headers.
+ * Connections see a struct transport whose ops are below; the listener sees
+ * an opaque session pointer. Built without TLS (configure --disable-tls), the same file
  * compiles to stubs at the bottom, so no other file needs #ifdef TLS.
  *
  * Contexts: one SSL_CTX pointer, swapped under ctx_lock. A reload builds a
@@ -24,6 +24,12 @@
  * Every failed handshake is counted exactly once, wherever it fails: in
  * SSL_do_handshake, at the peek, or when the connection is closed before the
  * handshake finished (timeout, server shutdown).
+ *
+ * After a TLS 1.3 handshake the connection is handed over to tls_record.c
+ * (see "offload" below): the SSL is freed, and reads and writes go through
+ * rl_read/rl_writev, which seal and open records themselves. What follows
+ * describes the OpenSSL path (the handshake, TLS 1.2, and anything that is
+ * not handed over).
  *
  * Writes: a gather of the caller's iovecs into a per-worker staging buffer
  * of ssl_wbuf_size bytes (thread-local, so it needs no lock and is never
