@@ -1197,24 +1197,41 @@ static ssize_t rl_read(struct tls_conn *tc, uint8_t *buf, size_t len)
     return r;
 }
 
-/* Send what is left of a short send: 0 when all gone, else IO_WANT_WRITE/IO_ERROR. */
-static ssize_t tx_flush(struct tls_conn *tc)
+/* send(2) until len bytes are gone or the socket is full: bytes sent, or IO_ERROR. */
+static ssize_t send_until_full(struct tls_conn *tc, const uint8_t *p, size_t len, int flags)
 {
-    while (tc->tx_pend_off < tc->tx_pend_len) {
-        ssize_t n = send(tc->fd, tc->tx_pend + tc->tx_pend_off, tc->tx_pend_len - tc->tx_pend_off,
-                         MSG_NOSIGNAL);
+    size_t sent = 0;
+
+    while (sent < len) {
+        ssize_t n = send(tc->fd, p + sent, len - sent, MSG_NOSIGNAL | flags);
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            return IO_WANT_WRITE;
+            break;
         }
         if (n < 0) {
             tc->is_fatal = true;
             transport_set_error("SSL_write: %s", strerror(errno));
             return IO_ERROR;
         }
-        tc->tx_pend_off += (size_t)n;
+        sent += (size_t)n;
+    }
+    return (ssize_t)sent;
+}
+
+/* Send what is left of a short send: 0 when all gone, else IO_WANT_WRITE/IO_ERROR. */
+static ssize_t tx_flush(struct tls_conn *tc)
+{
+    ssize_t n =
+        send_until_full(tc, tc->tx_pend + tc->tx_pend_off, tc->tx_pend_len - tc->tx_pend_off, 0);
+
+    if (n < 0) {
+        return n;
+    }
+    tc->tx_pend_off += (size_t)n;
+    if (tc->tx_pend_off < tc->tx_pend_len) {
+        return IO_WANT_WRITE;
     }
     free(tc->tx_pend);
     tc->tx_pend = NULL;
@@ -1230,23 +1247,13 @@ static ssize_t tx_flush(struct tls_conn *tc)
  */
 static ssize_t tx_send(struct tls_conn *tc, const uint8_t *p, size_t len, bool is_more)
 {
-    size_t sent = 0;
+    ssize_t n = send_until_full(tc, p, len, is_more ? MSG_MORE : 0);
+    size_t sent;
 
-    while (sent < len) {
-        ssize_t n = send(tc->fd, p + sent, len - sent, MSG_NOSIGNAL | (is_more ? MSG_MORE : 0));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            break;
-        }
-        if (n < 0) {
-            tc->is_fatal = true;
-            transport_set_error("SSL_write: %s", strerror(errno));
-            return IO_ERROR;
-        }
-        sent += (size_t)n;
+    if (n < 0) {
+        return n;
     }
+    sent = (size_t)n;
     if (sent == len) {
         return 0;
     }
