@@ -992,15 +992,6 @@ static void offload_try(struct tls_conn *tc)
     }
 }
 
-/* A protocol error after the handover: counted like OpenSSL's, reason kept. */
-static ssize_t rl_fail(struct tls_conn *tc, const char *reason)
-{
-    tc->is_fatal = true;
-    counter_incr(&proto_errors);
-    transport_set_error("SSL_read: %s", reason);
-    return IO_ERROR;
-}
-
 /* Best effort, never blocks: an alert that does not fit the socket is dropped. */
 static void rl_send_alert(struct tls_conn *tc, uint8_t level, uint8_t desc)
 {
@@ -1016,6 +1007,41 @@ static void rl_send_alert(struct tls_conn *tc, uint8_t level, uint8_t desc)
     if (n > 0) {
         ssize_t w = send(tc->fd, rec, n, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)w;
+    }
+}
+
+/* Fatal alerts we send (RFC 8446 section 6). */
+enum {
+    ALERT_UNEXPECTED_MESSAGE = 10,
+    ALERT_BAD_RECORD_MAC = 20,
+    ALERT_RECORD_OVERFLOW = 22,
+};
+
+/*
+ * A protocol error after the handover: the fatal alert to the peer (best
+ * effort), counted like OpenSSL's errors, the reason kept.
+ */
+static ssize_t rl_fail(struct tls_conn *tc, uint8_t alert, const char *reason)
+{
+    rl_send_alert(tc, 2, alert);
+    tc->is_fatal = true;
+    counter_incr(&proto_errors);
+    transport_set_error("SSL_read: %s", reason);
+    return IO_ERROR;
+}
+
+/* rl_fail for a tls_record.c status. */
+static ssize_t rl_record_error(struct tls_conn *tc, ssize_t status)
+{
+    switch (status) {
+    case TLS_RECORD_BAD_MAC:
+        return rl_fail(tc, ALERT_BAD_RECORD_MAC, "decryption failed or bad record mac");
+    case TLS_RECORD_OVERFLOW:
+        return rl_fail(tc, ALERT_RECORD_OVERFLOW, "record overflow");
+    case TLS_RECORD_BAD_TYPE:
+        return rl_fail(tc, ALERT_UNEXPECTED_MESSAGE, "wrong record type");
+    default:
+        return rl_fail(tc, ALERT_UNEXPECTED_MESSAGE, "unexpected message");
     }
 }
 
@@ -1095,8 +1121,7 @@ static ssize_t rl_control(struct tls_conn *tc, uint8_t type, const uint8_t *p, s
         tc->is_update_due |= p[4] == 1;
         return 1;
     }
-    rl_send_alert(tc, 2, 10); /* unexpected_message */
-    return rl_fail(tc, "unexpected message");
+    return rl_fail(tc, ALERT_UNEXPECTED_MESSAGE, "unexpected message");
 }
 
 /*
@@ -1117,13 +1142,8 @@ static ssize_t rl_open_one(struct tls_conn *tc, size_t wire, uint8_t *dst, size_
 
     tc->rx_ct_off += (uint32_t)wire;
     tc->rx_ct_len -= (uint32_t)wire;
-    if (n == TLS_RECORD_BAD_MAC) {
-        rl_send_alert(tc, 2, 20); /* bad_record_mac */
-        return rl_fail(tc, "decryption failed or bad record mac");
-    }
     if (n < 0) {
-        rl_send_alert(tc, 2, n == TLS_RECORD_OVERFLOW ? 22 : 10);
-        return rl_fail(tc, n == TLS_RECORD_OVERFLOW ? "record overflow" : "unexpected message");
+        return rl_record_error(tc, n);
     }
     /*
      * A peer streaming records that carry nothing (empty records, KeyUpdates,
@@ -1133,8 +1153,7 @@ static ssize_t rl_open_one(struct tls_conn *tc, size_t wire, uint8_t *dst, size_
      */
     tc->idle_records = n > 0 && type == TLS_CT_APPLICATION_DATA ? 0 : tc->idle_records + 1;
     if (tc->idle_records > RX_IDLE_MAX) {
-        rl_send_alert(tc, 2, 10); /* unexpected_message */
-        return rl_fail(tc, "too many records without data");
+        return rl_fail(tc, ALERT_UNEXPECTED_MESSAGE, "too many records without data");
     }
     if (type == TLS_CT_APPLICATION_DATA) {
         if (is_direct) {
@@ -1175,8 +1194,7 @@ static ssize_t rl_read(struct tls_conn *tc, uint8_t *buf, size_t len)
             continue;
         }
         if (wire != TLS_RECORD_INCOMPLETE) {
-            rl_send_alert(tc, 2, wire == TLS_RECORD_OVERFLOW ? 22 : 10);
-            r = rl_fail(tc, wire == TLS_RECORD_OVERFLOW ? "record overflow" : "wrong record type");
+            r = rl_record_error(tc, wire);
             break;
         }
         if (done > 0) {
