@@ -938,6 +938,14 @@ static size_t iov_total(const struct iovec *iov, int iovcnt)
  * never happens for TLS 1.2, for suites tls_record.c lacks, with kernel TLS,
  * or after a KeyUpdate went through OpenSSL.
  */
+/* No handover (any more) from here: wipe the secrets kept for it. */
+static void offload_abandon(struct tls_conn *tc)
+{
+    tc->can_offload = false;
+    OPENSSL_cleanse(tc->rx_secret, sizeof(tc->rx_secret));
+    OPENSSL_cleanse(tc->tx_secret, sizeof(tc->tx_secret));
+}
+
 static void offload_check(struct tls_conn *tc)
 {
     const SSL_CIPHER *c = SSL_get_current_cipher(tc->ssl);
@@ -946,8 +954,7 @@ static void offload_check(struct tls_conn *tc)
                       SSL_version(tc->ssl) == TLS1_3_VERSION && c != NULL &&
                       tls_record_suite_supported(SSL_CIPHER_get_protocol_id(c)) && tc->secrets == 3;
     if (!tc->can_offload) {
-        OPENSSL_cleanse(tc->rx_secret, sizeof(tc->rx_secret));
-        OPENSSL_cleanse(tc->tx_secret, sizeof(tc->tx_secret));
+        offload_abandon(tc);
     }
 }
 
@@ -965,19 +972,20 @@ static uint16_t max_fragment(SSL *ssl)
 
 static void offload_try(struct tls_conn *tc)
 {
-    if (!tc->can_offload || tc->has_rekeyed || tc->is_wblocked || tc->is_fatal ||
-        SSL_has_pending(tc->ssl)) {
-        if (tc->has_rekeyed || tc->is_fatal) {
-            tc->can_offload = false;
-        }
+    if (!tc->can_offload) {
         return;
     }
-    tc->can_offload = false;
+    if (tc->has_rekeyed || tc->is_fatal) {
+        offload_abandon(tc);
+        return;
+    }
+    if (tc->is_wblocked || SSL_has_pending(tc->ssl)) {
+        return; /* OpenSSL holds bytes: try again after the next read or write */
+    }
     tc->rl =
         tls_record_create(SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(tc->ssl)),
                           tc->rx_secret, tc->tx_secret, tc->secret_len, tc->rx_seq, tc->tx_seq);
-    OPENSSL_cleanse(tc->rx_secret, sizeof(tc->rx_secret));
-    OPENSSL_cleanse(tc->tx_secret, sizeof(tc->tx_secret));
+    offload_abandon(tc); /* the keys now live in tc->rl, or nowhere */
     if (tc->rl == NULL) {
         ERR_clear_error();
         return; /* OpenSSL keeps the connection */
