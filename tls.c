@@ -58,7 +58,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
 #include <netinet/in.h>
@@ -1656,11 +1655,9 @@ static void offload_selftest(SSL_CTX *ctx)
     void *session;
     int sv[2];
 
-    if (settings->ssl_kernel_tls || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+    if (settings->ssl_kernel_tls || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
         return;
     }
-    fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK);
-    fcntl(sv[1], F_SETFL, fcntl(sv[1], F_GETFL) | O_NONBLOCK);
     session = session_from(SSL_new(ctx), sv[0], LISTEN_TLS_BASIC);
     cctx = SSL_CTX_new(TLS_client_method());
     cli = cctx != NULL ? SSL_new(cctx) : NULL;
