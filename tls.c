@@ -53,6 +53,7 @@
 #include "config.h"
 #include "logger.h"
 #include "settings.h"
+#include "tls_hs.h"
 #include "tls_record.h"
 #include "transport.h"
 
@@ -93,7 +94,11 @@
 struct tls_conn {
     SSL *ssl;
     struct tls_record *rl;
+    /* Our own handshake (tls_hs.c) while it runs; ssl is NULL until a fallback. */
+    struct tls_hs_identity *id;
+    struct tls_hs *hs;
     int fd;
+    uint8_t kind;        /* enum listen_tls: binds tickets and the session context */
     bool is_more;        /* more records follow the next one: send with MSG_MORE */
     bool is_eof;         /* the socket read returned 0 */
     bool has_peeked;     /* the first byte was checked to be a handshake record */
@@ -130,13 +135,17 @@ struct tls_conn {
 
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static SSL_CTX *live_ctx; /* guarded by ctx_lock */
+/* What tls_hs.c handshakes with, made from live_ctx; NULL when it cannot. Guarded by ctx_lock. */
+static struct tls_hs_identity *live_id;
 static int64_t loaded_at; /* monotonic ns of the last successful load; atomic */
 
 static BIO_METHOD *sock_method; /* our socket BIO; created once in tls_setup */
 
 static bool is_offload_on = true; /* false when the startup self-test failed */
+static bool is_fast_on = true;    /* our own handshake; false when its self-test failed */
 static bool is_selftest;          /* the self-test's connection is not logged */
 static void offload_selftest(SSL_CTX *ctx);
+static void fast_selftest(void);
 
 static uint64_t handshake_errors; /* atomic */
 static uint64_t proto_errors;     /* atomic */
@@ -322,12 +331,23 @@ static int sock_write(BIO *b, const char *data, int len)
     return (int)n;
 }
 
+static void rx_release_if_empty(struct tls_conn *tc);
+
 static int sock_read(BIO *b, char *buf, int len)
 {
     struct tls_conn *tc = BIO_get_data(b);
     ssize_t n;
 
     BIO_clear_retry_flags(b);
+    /* Bytes read before our handshake handed the connection to OpenSSL come first. */
+    if (tc->rx != NULL && tc->rx_ct_len > 0 && len > 0) {
+        size_t take = tc->rx_ct_len < (size_t)len ? tc->rx_ct_len : (size_t)len;
+        memcpy(buf, tc->rx + tc->rx_ct_off, take);
+        tc->rx_ct_off += (uint32_t)take;
+        tc->rx_ct_len -= (uint32_t)take;
+        rx_release_if_empty(tc);
+        return (int)take;
+    }
     do {
         n = read(tc->fd, buf, (size_t)len);
     } while (n < 0 && errno == EINTR);
@@ -598,16 +618,130 @@ static SSL_CTX *ctx_build(char *err, size_t errlen)
     return ctx;
 }
 
-/* Install ctx as the live context; the old one is freed once its connections are. */
-static void ctx_swap(SSL_CTX *ctx)
+/* ------------------------------------------------------------------ our handshake's identity */
+
+/*
+ * tls_hs.c sends the Certificate message OpenSSL would send, byte for byte
+ * (the chain file's certificates, or the chain OpenSSL builds from the CA
+ * store). Rather than rebuild OpenSSL's chain logic, one handshake between
+ * the context and a throwaway client runs in memory when the context is
+ * made, and the message is taken from it.
+ */
+struct cert_capture {
+    uint8_t *msg;
+    size_t len;
+};
+
+static void on_cert_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+                        SSL *ssl, void *arg)
+{
+    struct cert_capture *cap = arg;
+    const uint8_t *p = buf;
+
+    (void)version;
+    (void)ssl;
+    if (write_p && content_type == SSL3_RT_HANDSHAKE && len >= 4 && p[0] == SSL3_MT_CERTIFICATE &&
+        cap->msg == NULL && ((size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3]) == len - 4) {
+        cap->msg = OPENSSL_memdup(buf, len);
+        cap->len = cap->msg != NULL ? len : 0;
+    }
+}
+
+static bool capture_handshake(SSL *cli, SSL *srv)
+{
+    for (int i = 0; i < 20; i++) {
+        int c = SSL_do_handshake(cli);
+        int s = SSL_do_handshake(srv);
+        if (c == 1 && s == 1) {
+            return true;
+        }
+        if ((c != 1 && SSL_get_error(cli, c) != SSL_ERROR_WANT_READ) ||
+            (s != 1 && SSL_get_error(srv, s) != SSL_ERROR_WANT_READ)) {
+            return false;
+        }
+    }
+    return false;
+}
+
+static bool capture_cert_msg(SSL_CTX *ctx, struct cert_capture *cap)
+{
+    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+    SSL *cli = cctx != NULL ? SSL_new(cctx) : NULL;
+    SSL *srv = SSL_new(ctx);
+    BIO *cb = NULL;
+    BIO *sb = NULL;
+    bool is_ok = false;
+
+    if (cli != NULL && srv != NULL && SSL_set_min_proto_version(cli, TLS1_3_VERSION) &&
+        BIO_new_bio_pair(&cb, 0, &sb, 0)) {
+        SSL_set_bio(cli, cb, cb);
+        SSL_set_bio(srv, sb, sb);
+        SSL_set_msg_callback(srv, on_cert_msg);
+        SSL_set_msg_callback_arg(srv, cap);
+        SSL_set_connect_state(cli);
+        SSL_set_accept_state(srv);
+        is_ok = capture_handshake(cli, srv) && cap->msg != NULL;
+    }
+    SSL_free(srv);
+    SSL_free(cli);
+    SSL_CTX_free(cctx);
+    ERR_clear_error();
+    return is_ok;
+}
+
+/* The identity for ctx, or NULL when our handshake cannot serve it (OpenSSL then does). */
+static struct tls_hs_identity *identity_build(SSL_CTX *ctx)
+{
+    STACK_OF(SSL_CIPHER) *ciphers = SSL_CTX_get_ciphers(ctx);
+    struct cert_capture cap = {NULL, 0};
+    struct tls_hs_identity *id = NULL;
+    uint16_t suites[8];
+    size_t n = 0;
+
+    if (!is_offload_on || !is_fast_on || settings->ssl_kernel_tls || sock_method == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < sk_SSL_CIPHER_num(ciphers) && n < 8; i++) {
+        const SSL_CIPHER *c = sk_SSL_CIPHER_value(ciphers, i);
+        uint16_t id16 = (uint16_t)SSL_CIPHER_get_protocol_id(c);
+        if ((id16 & 0xff00) == 0x1300) { /* TLS 1.3 suites: TLS_AES_*, TLS_CHACHA20_* */
+            suites[n++] = id16;
+        }
+    }
+    if (n > 0 && capture_cert_msg(ctx, &cap)) {
+        id = tls_hs_identity_new(SSL_CTX_get0_privatekey(ctx), cap.msg, cap.len, suites, n,
+                                 (uint32_t)SSL_CTX_get_timeout(ctx));
+    }
+    OPENSSL_free(cap.msg);
+    ERR_clear_error();
+    return id;
+}
+
+static void identity_install(struct tls_hs_identity *id)
+{
+    struct tls_hs_identity *old;
+
+    pthread_mutex_lock(&ctx_lock);
+    old = live_id;
+    live_id = id;
+    pthread_mutex_unlock(&ctx_lock);
+    tls_hs_identity_release(&old); /* NULL-safe */
+}
+
+/* Install ctx (and its identity) as live; the old ones are freed with their last connection. */
+static void ctx_swap(SSL_CTX *ctx, struct tls_hs_identity *id)
 {
     SSL_CTX *old;
+    struct tls_hs_identity *old_id;
 
     pthread_mutex_lock(&ctx_lock);
     old = live_ctx;
+    old_id = live_id;
     live_ctx = ctx;
+    live_id = id;
     __atomic_store_n(&loaded_at, monotonic_ns(), __ATOMIC_RELAXED);
     pthread_mutex_unlock(&ctx_lock);
+    tls_hs_identity_release(&old_id); /* NULL-safe */
     if (old != NULL) {
         SSL_CTX_free(old);
     }
@@ -646,6 +780,10 @@ bool tls_setup(char *err, size_t errlen)
     if (!tls_record_setup()) {
         LOG_VERBOSE("TLS 1.3 records stay in OpenSSL: HMAC is not available");
     }
+    if (!tls_hs_setup()) {
+        is_fast_on = false;
+        LOG_VERBOSE("TLS handshakes stay in OpenSSL: SHA-2 or AES-GCM is not available");
+    }
     if (!settings->ssl_kernel_tls && !sock_method_setup()) {
         snprintf(err, errlen, "Error creating the TLS socket BIO method");
         return false;
@@ -654,8 +792,10 @@ bool tls_setup(char *err, size_t errlen)
     if (ctx == NULL) {
         return false;
     }
-    ctx_swap(ctx);
+    ctx_swap(ctx, NULL);
     offload_selftest(ctx);
+    identity_install(identity_build(ctx));
+    fast_selftest();
     return true;
 }
 
@@ -664,10 +804,12 @@ void tls_teardown(void)
     pthread_mutex_lock(&ctx_lock);
     SSL_CTX_free(live_ctx); /* NULL-safe */
     live_ctx = NULL;
+    tls_hs_identity_release(&live_id);
     pthread_mutex_unlock(&ctx_lock);
     BIO_meth_free(sock_method); /* NULL-safe; every connection is closed by now */
     sock_method = NULL;
     tls_record_teardown();
+    tls_hs_teardown();
     bufcache_drain();
 }
 
@@ -688,7 +830,7 @@ bool tls_refresh_certs(char *err, size_t errlen)
         LOG_WARN("certificate reload failed, still serving the previous certificate: %s", err);
         return false;
     }
-    ctx_swap(ctx);
+    ctx_swap(ctx, identity_build(ctx));
     LOG_INFO("certificates reloaded from %s", settings->ssl_chain_cert);
     return true;
 }
@@ -743,43 +885,61 @@ static void set_session_context(SSL *ssl, enum listen_tls kind)
     SSL_set_session_id_context(ssl, (const unsigned char *)sid, (unsigned int)n);
 }
 
-/* A session over fd around ssl (which it takes over; NULL fails). */
-static struct tls_conn *session_from(SSL *ssl, int fd, enum listen_tls kind)
+/* Run the connection through ssl (which tc takes over; NULL fails). */
+static bool ssl_attach(struct tls_conn *tc, SSL *ssl)
 {
-    struct tls_conn *tc = ssl != NULL ? calloc(1, sizeof(*tc)) : NULL;
-
-    if (tc == NULL) {
-        SSL_free(ssl); /* NULL-safe */
-        ERR_clear_error();
-        return NULL;
-    }
     tc->ssl = ssl;
-    tc->fd = fd;
-    if (!attach_socket(tc)) {
-        tls_session_destroy(tc);
+    if (ssl == NULL || !attach_socket(tc)) {
         ERR_clear_error();
-        return NULL;
+        return false;
     }
-    SSL_set_verify(tc->ssl, verify_flags(kind), NULL);
-    set_session_context(tc->ssl, kind);
+    SSL_set_verify(tc->ssl, verify_flags((enum listen_tls)tc->kind), NULL);
+    set_session_context(tc->ssl, (enum listen_tls)tc->kind);
     if (!settings->ssl_kernel_tls) {
         SSL_set_app_data(tc->ssl, tc);
         SSL_set_msg_callback(tc->ssl, on_msg);
         SSL_set_msg_callback_arg(tc->ssl, tc);
     }
     SSL_set_accept_state(tc->ssl);
+    return true;
+}
+
+/*
+ * A session over fd: with our own handshake when the live context has an
+ * identity and the listener needs no client certificate (tls_hs.c does not
+ * ask for one) and no server-side session cache; else around an SSL.
+ */
+static struct tls_conn *session_new(int fd, enum listen_tls kind, SSL_CTX *ctx)
+{
+    struct tls_conn *tc = calloc(1, sizeof(*tc));
+    bool is_fast =
+        ctx == NULL && verify_flags(kind) == SSL_VERIFY_NONE && !settings->ssl_session_cache;
+    SSL *ssl = NULL;
+
+    if (tc == NULL) {
+        return NULL;
+    }
+    tc->fd = fd;
+    tc->kind = (uint8_t)kind;
+    pthread_mutex_lock(&ctx_lock);
+    if (is_fast && live_id != NULL) {
+        tc->id = live_id;
+        tls_hs_identity_hold(tc->id);
+    } else if (ctx != NULL || live_ctx != NULL) {
+        ssl = SSL_new(ctx != NULL ? ctx : live_ctx);
+    }
+    pthread_mutex_unlock(&ctx_lock);
+    if (tc->id == NULL && !ssl_attach(tc, ssl)) {
+        tls_session_destroy(tc);
+        return NULL;
+    }
     return tc;
 }
 
 void *tls_session_create(int fd, enum listen_tls kind)
 {
-    SSL *ssl;
-
     ERR_clear_error();
-    pthread_mutex_lock(&ctx_lock);
-    ssl = live_ctx != NULL ? SSL_new(live_ctx) : NULL;
-    pthread_mutex_unlock(&ctx_lock);
-    return session_from(ssl, fd, kind);
+    return session_new(fd, kind, NULL);
 }
 
 void tls_session_destroy(void *session)
@@ -788,6 +948,8 @@ void tls_session_destroy(void *session)
 
     if (tc != NULL) {
         SSL_free(tc->ssl); /* NULL-safe */
+        tls_hs_free(&tc->hs);
+        tls_hs_identity_release(&tc->id);
         tls_record_destroy(&tc->rl);
         mem_free(tc->rx, NULL, 0); /* NULL-safe */
         free(tc->tx_pend);
@@ -877,6 +1039,20 @@ static ssize_t handshake_failed(struct transport *t, struct tls_conn *tc)
     return IO_ERROR;
 }
 
+/* 0 when b can start a TLS handshake record, else IO_ERROR with the reason set. */
+static ssize_t check_first_byte(unsigned char b)
+{
+    if (b == TLS_RECORD_HANDSHAKE) {
+        return 0;
+    }
+    if (b >= 0x20 && b < 0x7f) {
+        transport_set_error("not a TLS handshake: plaintext? (first byte '%c')", b);
+        return IO_ERROR;
+    }
+    transport_set_error("not a TLS handshake (first byte 0x%02x)", b);
+    return IO_ERROR;
+}
+
 /* 0 when the first byte is a TLS handshake record; IO_WANT_READ; or IO_ERROR. */
 static ssize_t peek_record_type(int fd)
 {
@@ -886,16 +1062,8 @@ static ssize_t peek_record_type(int fd)
     do {
         n = recv(fd, &b, 1, MSG_PEEK);
     } while (n < 0 && errno == EINTR);
-    if (n == 1 && b == TLS_RECORD_HANDSHAKE) {
-        return 0;
-    }
-    if (n == 1 && b >= 0x20 && b < 0x7f) {
-        transport_set_error("not a TLS handshake: plaintext? (first byte '%c')", b);
-        return IO_ERROR;
-    }
     if (n == 1) {
-        transport_set_error("not a TLS handshake (first byte 0x%02x)", b);
-        return IO_ERROR;
+        return check_first_byte(b);
     }
     if (n == 0) {
         transport_set_error("connection closed before the TLS handshake");
@@ -1378,6 +1546,181 @@ static ssize_t rl_writev(struct tls_conn *tc, const struct iovec *iov, int iovcn
     return (ssize_t)done;
 }
 
+/* ------------------------------------------------------------------ our handshake */
+
+/*
+ * The common TLS 1.3 handshake runs in tls_hs.c (see there for why); the
+ * connection never gets an SSL. When the client's first record is anything
+ * tls_hs.c does not handle, an SSL is made then and OpenSSL reads the bytes
+ * already taken from the socket (sock_read serves them first), so it sees
+ * exactly what the client sent.
+ */
+enum { FAST_MORE = 1, FAST_SENT, FAST_DONE, FAST_FALLBACK };
+
+static ssize_t tls_handshake(struct transport *t);
+
+static const char *suite_name(unsigned suite)
+{
+    switch (suite) {
+    case 0x1301:
+        return "TLS_AES_128_GCM_SHA256";
+    case 0x1302:
+        return "TLS_AES_256_GCM_SHA384";
+    default:
+        return "TLS_CHACHA20_POLY1305_SHA256";
+    }
+}
+
+static void rx_consume(struct tls_conn *tc, size_t n)
+{
+    tc->rx_ct_off += (uint32_t)n;
+    tc->rx_ct_len -= (uint32_t)n;
+    rx_release_if_empty(tc);
+}
+
+/* Send what tls_hs.c wrote; a short send keeps the rest for tx_flush. */
+static ssize_t fast_send(struct tls_conn *tc, const uint8_t *p, size_t n)
+{
+    ssize_t r = n > 0 ? tx_send(tc, p, n, false) : 0;
+
+    return r < 0 ? r : FAST_SENT;
+}
+
+static ssize_t fast_established(struct transport *t, struct tls_conn *tc)
+{
+    tc->rl = tls_hs_take_record(tc->hs);
+    tc->max_plain = TLS_RECORD_MAX_PLAIN;
+    tc->is_established = true;
+    if (logger_verbosity() >= 3 && !is_selftest) {
+        LOG_VERBOSE("<%d TLS handshake done: TLSv1.3 %s%s", t->fd, suite_name(tls_hs_suite(tc->hs)),
+                    tls_hs_is_resumed(tc->hs) ? " (resumed)" : "");
+    }
+    tls_hs_free(&tc->hs);
+    tls_hs_identity_release(&tc->id);
+    return FAST_DONE;
+}
+
+/* The client's first record: our flight, or FAST_FALLBACK before anything is sent. */
+static ssize_t fast_start(struct tls_conn *tc)
+{
+    const uint8_t *rec = tc->rx + tc->rx_ct_off;
+    ssize_t wire = tls_hs_first_record(rec, tc->rx_ct_len);
+    const char *reason = "";
+    size_t n = 0;
+    int st;
+
+    if (wire == TLS_HS_MORE) {
+        return FAST_MORE;
+    }
+    if (wire < 0 || !txbuf_ready(TLS_RECORD_MAX_PLAIN) || tls_hs_flight_max(tc->id) > txbuf_cap) {
+        return FAST_FALLBACK;
+    }
+    st = tls_hs_start(tc->id, tc->kind, rec, (size_t)wire, &tc->hs, txbuf, &n, &reason);
+    if (st == TLS_HS_FALLBACK) {
+        return FAST_FALLBACK;
+    }
+    rx_consume(tc, (size_t)wire);
+    if (st == TLS_HS_FAIL) {
+        send_until_full(tc, txbuf, n, 0);
+        transport_set_error("TLS handshake: %s", reason);
+        return IO_ERROR;
+    }
+    return fast_send(tc, txbuf, n);
+}
+
+/* The client's records after our flight, up to its Finished. */
+static ssize_t fast_continue(struct transport *t, struct tls_conn *tc)
+{
+    uint8_t out[TLS_HS_OUT_MAX];
+    const char *reason = "";
+    size_t used = 0;
+    size_t n = 0;
+    int st =
+        tls_hs_continue(tc->hs, tc->rx + tc->rx_ct_off, tc->rx_ct_len, &used, out, &n, &reason);
+    ssize_t r;
+
+    rx_consume(tc, used);
+    if (st == TLS_HS_FAIL) {
+        send_until_full(tc, out, n, 0);
+        transport_set_error("TLS handshake: %s", reason);
+        return IO_ERROR;
+    }
+    r = fast_send(tc, out, n);
+    if (r < 0 || st == TLS_HS_MORE) {
+        return r < 0 ? r : FAST_MORE;
+    }
+    return fast_established(t, tc);
+}
+
+/* OpenSSL takes over: it gets an SSL now and reads the bytes we hold first. */
+static ssize_t fast_fallback(struct transport *t, struct tls_conn *tc)
+{
+    SSL *ssl = NULL;
+
+    tls_hs_identity_release(&tc->id);
+    pthread_mutex_lock(&ctx_lock);
+    if (live_ctx != NULL) {
+        ssl = SSL_new(live_ctx);
+    }
+    pthread_mutex_unlock(&ctx_lock);
+    if (!ssl_attach(tc, ssl)) {
+        transport_set_error("TLS handshake: out of memory");
+        return IO_ERROR;
+    }
+    tc->has_peeked = true;
+    return tls_handshake(t);
+}
+
+/* Read more of the client's bytes: > 0, IO_WANT_READ, or IO_ERROR with the reason set. */
+static ssize_t fast_fill(struct tls_conn *tc)
+{
+    bool is_first = tc->hs == NULL && (tc->rx == NULL || tc->rx_ct_len == 0);
+    ssize_t r = rx_fill(tc);
+
+    if (r == 0) {
+        transport_set_error(is_first ? "connection closed before the TLS handshake"
+                                     : "TLS handshake: connection closed by peer");
+        return IO_ERROR;
+    }
+    if (r > 0 && is_first) {
+        return check_first_byte(tc->rx[tc->rx_ct_off]) == 0 ? r : IO_ERROR;
+    }
+    return r;
+}
+
+static ssize_t fast_handshake(struct transport *t, struct tls_conn *tc)
+{
+    for (;;) {
+        ssize_t r = 0;
+
+        if (tc->tx_pend != NULL) {
+            r = tx_flush(tc);
+        }
+        if (r == 0 && tc->rx != NULL && tc->rx_ct_len > 0) {
+            r = tc->hs == NULL ? fast_start(tc) : fast_continue(t, tc);
+        } else if (r == 0) {
+            r = FAST_MORE;
+        }
+        switch (r) {
+        case FAST_DONE:
+            return 0;
+        case FAST_FALLBACK:
+            return fast_fallback(t, tc);
+        case FAST_SENT:
+            continue;
+        case FAST_MORE:
+            r = fast_fill(tc);
+            if (r > 0) {
+                continue;
+            }
+            break;
+        default:
+            break;
+        }
+        return r == IO_WANT_READ || r == IO_WANT_WRITE ? r : handshake_failed(t, tc);
+    }
+}
+
 static ssize_t tls_handshake(struct transport *t)
 {
     struct tls_conn *tc = t->impl;
@@ -1386,6 +1729,9 @@ static ssize_t tls_handshake(struct transport *t)
 
     if (tc->is_established) {
         return 0;
+    }
+    if (tc->ssl == NULL) {
+        return fast_handshake(t, tc);
     }
     if (!tc->has_peeked) {
         r = peek_record_type(t->fd);
@@ -1539,8 +1885,8 @@ static size_t tls_pending(const struct transport *t)
         return tc->rx != NULL &&
                tls_record_frame(tc->rx + tc->rx_ct_off, tc->rx_ct_len) != TLS_RECORD_INCOMPLETE;
     }
-    if (tc->ssl == NULL) {
-        return 0;
+    if (tc->ssl == NULL || tc->rx_ct_len > 0) {
+        return tc->rx_ct_len > 0; /* our handshake's bytes, or OpenSSL's to read first */
     }
     /* Usually nothing is held: one call then, the count only when asked for. */
     if (!SSL_has_pending(tc->ssl)) {
@@ -1658,7 +2004,7 @@ static void offload_selftest(SSL_CTX *ctx)
     if (settings->ssl_kernel_tls || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
         return;
     }
-    session = session_from(SSL_new(ctx), sv[0], LISTEN_TLS_BASIC);
+    session = session_new(sv[0], LISTEN_TLS_BASIC, ctx);
     cctx = SSL_CTX_new(TLS_client_method());
     cli = cctx != NULL ? SSL_new(cctx) : NULL;
     if (session == NULL || cli == NULL || !SSL_set_min_proto_version(cli, TLS1_3_VERSION) ||
@@ -1684,6 +2030,77 @@ static void offload_selftest(SSL_CTX *ctx)
     close(sv[1]);
     ERR_clear_error();
     tls_worker_teardown(); /* this thread's buffers; workers make their own */
+    __atomic_store_n(&handshake_errors, saved[0], __ATOMIC_RELAXED);
+    __atomic_store_n(&proto_errors, saved[1], __ATOMIC_RELAXED);
+    __atomic_store_n(&new_sessions, saved[2], __ATOMIC_RELAXED);
+}
+
+/*
+ * The same check for our own handshake, against OpenSSL's client: a full
+ * handshake, a record each way, and a resumption with the ticket it got.
+ * If any of it fails, every handshake stays with OpenSSL.
+ */
+static bool fast_selftest_once(SSL_CTX *cctx, SSL_SESSION **sess)
+{
+    struct transport t = {0};
+    SSL *cli = SSL_new(cctx);
+    void *session;
+    bool is_ok = false;
+    int sv[2];
+
+    if (cli == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
+        SSL_free(cli);
+        return false;
+    }
+    session = session_new(sv[0], LISTEN_TLS_BASIC, NULL);
+    if (session != NULL && SSL_set_fd(cli, sv[1]) &&
+        (*sess == NULL || SSL_set_session(cli, *sess))) {
+        tls_transport_init(&t, sv[0], session);
+        SSL_set_connect_state(cli);
+        is_ok = selftest_handshake(cli, &t) && tls_transport_is_offloaded(&t) &&
+                selftest_exchange(cli, &t) && (*sess == NULL || SSL_session_reused(cli));
+        transport_close(&t);
+    } else {
+        tls_session_destroy(session); /* NULL-safe */
+        close(sv[0]);
+    }
+    if (is_ok && *sess == NULL) {
+        *sess = SSL_get1_session(cli);
+    }
+    /* Freed without a shutdown, the client would mark its session not resumable. */
+    SSL_set_shutdown(cli, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(cli);
+    close(sv[1]);
+    return is_ok;
+}
+
+static void fast_selftest(void)
+{
+    uint64_t saved[3] = {handshake_errors, proto_errors, new_sessions};
+    SSL_CTX *cctx;
+    SSL_SESSION *sess = NULL;
+    bool is_ok;
+
+    pthread_mutex_lock(&ctx_lock);
+    is_ok = live_id == NULL;
+    pthread_mutex_unlock(&ctx_lock);
+    if (is_ok) {
+        return; /* nothing to test: OpenSSL does every handshake */
+    }
+    cctx = SSL_CTX_new(TLS_client_method());
+    is_selftest = true;
+    is_ok = cctx != NULL && SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION) &&
+            fast_selftest_once(cctx, &sess) && sess != NULL && fast_selftest_once(cctx, &sess);
+    is_selftest = false;
+    if (!is_ok) {
+        is_fast_on = false;
+        identity_install(NULL);
+        LOG_WARN("TLS handshakes stay with OpenSSL: the self-test of our own handshake failed");
+    }
+    SSL_SESSION_free(sess); /* NULL-safe */
+    SSL_CTX_free(cctx);
+    ERR_clear_error();
+    tls_worker_teardown();
     __atomic_store_n(&handshake_errors, saved[0], __ATOMIC_RELAXED);
     __atomic_store_n(&proto_errors, saved[1], __ATOMIC_RELAXED);
     __atomic_store_n(&new_sessions, saved[2], __ATOMIC_RELAXED);
@@ -1715,6 +2132,7 @@ void tls_worker_teardown(void)
 {
     bufcache_drain();
     tls_record_thread_teardown();
+    tls_hs_thread_teardown();
     free(txbuf);
     txbuf = NULL;
     txbuf_cap = 0;

@@ -137,22 +137,34 @@ static EVP_MAC_CTX *mac_context(const struct suite *s)
     return mac_ctx[i];
 }
 
-/*
- * HKDF-Expand-Label(secret, label, "", out_len) for out_len <= hash length,
- * where HKDF-Expand is a single HMAC block (RFC 8446 section 7.1, RFC 5869).
- */
-static bool expand_label(const struct suite *s, const uint8_t *secret, const char *label,
-                         uint8_t *out, size_t out_len)
+/* HMAC with the suite's digest: out gets hash_len bytes. */
+static bool suite_hmac(const struct suite *s, const uint8_t *key, size_t key_len,
+                       const uint8_t *data, size_t len, uint8_t *out)
 {
-    uint8_t info[2 + 1 + 6 + 32 + 1 + 1];
+    EVP_MAC_CTX *mc = mac_context(s);
+    size_t got = 0;
+
+    return mc != NULL && EVP_MAC_init(mc, key, key_len, NULL) == 1 &&
+           EVP_MAC_update(mc, data, len) == 1 &&
+           EVP_MAC_final(mc, out, &got, EVP_MAX_MD_SIZE) == 1 && got == s->hash_len;
+}
+
+/*
+ * HKDF-Expand-Label(secret, label, context, out_len) for out_len <= hash
+ * length, where HKDF-Expand is a single HMAC block (RFC 8446 section 7.1,
+ * RFC 5869).
+ */
+static bool expand_label_ctx(const struct suite *s, const uint8_t *secret, const char *label,
+                             const uint8_t *context, size_t context_len, uint8_t *out,
+                             size_t out_len)
+{
+    uint8_t info[2 + 1 + 6 + 32 + 1 + EVP_MAX_MD_SIZE + 1];
     uint8_t block[EVP_MAX_MD_SIZE];
     size_t label_len = strlen(label);
     size_t n = 0;
-    size_t got = 0;
-    EVP_MAC_CTX *mc = mac_context(s);
     bool is_ok;
 
-    if (label_len > 32 || out_len > s->hash_len) {
+    if (label_len > 32 || out_len > s->hash_len || context_len > EVP_MAX_MD_SIZE) {
         return false;
     }
     info[n++] = (uint8_t)(out_len >> 8);
@@ -162,16 +174,55 @@ static bool expand_label(const struct suite *s, const uint8_t *secret, const cha
     n += 6;
     memcpy(info + n, label, label_len);
     n += label_len;
-    info[n++] = 0; /* empty context */
+    info[n++] = (uint8_t)context_len;
+    if (context_len > 0) {
+        memcpy(info + n, context, context_len);
+        n += context_len;
+    }
     info[n++] = 1; /* HKDF-Expand block counter */
-    is_ok = mc != NULL && EVP_MAC_init(mc, secret, s->hash_len, NULL) == 1 &&
-            EVP_MAC_update(mc, info, n) == 1 &&
-            EVP_MAC_final(mc, block, &got, sizeof(block)) == 1 && got == s->hash_len;
+    is_ok = suite_hmac(s, secret, s->hash_len, info, n, block);
     if (is_ok) {
         memcpy(out, block, out_len);
     }
     OPENSSL_cleanse(block, sizeof(block));
     return is_ok;
+}
+
+static bool expand_label(const struct suite *s, const uint8_t *secret, const char *label,
+                         uint8_t *out, size_t out_len)
+{
+    return expand_label_ctx(s, secret, label, NULL, 0, out, out_len);
+}
+
+size_t tls_record_hash_len(unsigned suite)
+{
+    const struct suite *s = find_suite(suite);
+
+    return s != NULL ? s->hash_len : 0;
+}
+
+const char *tls_record_digest_name(unsigned suite)
+{
+    const struct suite *s = find_suite(suite);
+
+    return s != NULL ? s->digest_name : NULL;
+}
+
+bool tls_record_expand_label(unsigned suite, const uint8_t *secret, const char *label,
+                             const uint8_t *context, size_t context_len, uint8_t *out,
+                             size_t out_len)
+{
+    const struct suite *s = find_suite(suite);
+
+    return s != NULL && expand_label_ctx(s, secret, label, context, context_len, out, out_len);
+}
+
+bool tls_record_hmac(unsigned suite, const uint8_t *key, size_t key_len, const uint8_t *data,
+                     size_t len, uint8_t *out)
+{
+    const struct suite *s = find_suite(suite);
+
+    return s != NULL && suite_hmac(s, key, key_len, data, len, out);
 }
 
 /* Key and IV for the direction's current secret; the sequence restarts at seq. */

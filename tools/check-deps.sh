@@ -10,7 +10,8 @@ allowed() {
     listener|thread) echo "conn thread listener settings stats tls logger clock" ;;
     conn) echo "transport process resp stats settings logger clock tls" ;;
     transport|transport_tcp) echo "transport" ;;
-    tls) echo "transport tls_record settings logger stats clock" ;;
+    tls) echo "transport tls_hs tls_record settings logger stats clock" ;;
+    tls_hs) echo "tls_record" ;;
     tls_record) echo "" ;;
     proto_text|proto_meta) echo "proto_text proto_meta buf" ;;
     process|process_stats|process_meta)
