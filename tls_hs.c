@@ -62,15 +62,21 @@ enum {
 enum {
     EXT_SERVER_NAME = 0,
     EXT_MAX_FRAGMENT = 1,
+    EXT_STATUS_REQUEST = 5,
     EXT_SUPPORTED_GROUPS = 10,
     EXT_SIGALGS = 13,
+    EXT_USE_SRTP = 14,
+    EXT_ALPN = 16,
     EXT_PSK = 41,
     EXT_EARLY_DATA = 42,
     EXT_VERSIONS = 43,
     EXT_COOKIE = 44,
     EXT_PSK_MODES = 45,
     EXT_CERT_AUTHORITIES = 47,
+    EXT_POST_HS_AUTH = 49,
+    EXT_SIGALGS_CERT = 50,
     EXT_KEY_SHARE = 51,
+    EXT_CRYPTOPRO_BUG = 0xfde8,
 };
 
 enum key_kind { KEY_EC_P256, KEY_EC_P384, KEY_EC_P521, KEY_RSA, KEY_ED25519, KEY_ED448 };
@@ -386,6 +392,41 @@ static bool is_server_name_ok(struct reader ext)
            memchr(name.p, 0, name.n) == NULL;
 }
 
+/*
+ * status_request as OpenSSL 3.0 reads it: any type but OCSP is ignored; an
+ * OCSP request with responder IDs or extensions (which it decodes as DER)
+ * goes to OpenSSL.
+ */
+static bool is_status_request_ok(struct reader ext)
+{
+    struct reader ids;
+    struct reader exts;
+    uint8_t type;
+
+    if (!rd_u8(&ext, &type)) {
+        return false;
+    }
+    return type != 1 || (rd_vec16(&ext, &ids) && ids.n == 0 && rd_vec16(&ext, &exts) &&
+                         exts.n == 0 && ext.n == 0);
+}
+
+/* ALPN as OpenSSL checks it even without an ALPN callback: non-empty names, exactly filled. */
+static bool is_alpn_ok(struct reader ext)
+{
+    struct reader list;
+
+    if (!rd_vec16(&ext, &list) || ext.n != 0 || list.n < 2) {
+        return false;
+    }
+    while (list.n > 0) {
+        struct reader name;
+        if (!rd_vec8(&list, &name) || name.n == 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* pre_shared_key: identities and binders, both non-empty and well formed. */
 static bool read_psk(struct hello *h, struct reader ext, const uint8_t *msg)
 {
@@ -453,13 +494,29 @@ static bool read_extension(struct hello *h, uint16_t type, struct reader ext, bo
     case EXT_PSK:
         h->has_psk = is_last && read_psk(h, ext, msg);
         return h->has_psk;
+    case EXT_STATUS_REQUEST:
+        return is_status_request_ok(ext);
+    case EXT_ALPN:
+        return is_alpn_ok(ext);
+    case EXT_POST_HS_AUTH:
+        return ext.n == 0;
+    case EXT_SIGALGS_CERT:
+        return rd_vec16(&ext, &v) && ext.n == 0 && is_u16_list(&v);
     case EXT_MAX_FRAGMENT:
     case EXT_EARLY_DATA:
     case EXT_COOKIE:
     case EXT_CERT_AUTHORITIES:
+    case EXT_USE_SRTP:      /* DTLS only: OpenSSL refuses it over TLS */
+    case EXT_CRYPTOPRO_BUG: /* a ServerHello extension: refused in a ClientHello */
         return false;
     default:
-        return true; /* not needed for TLS 1.3 here, or unknown: ignored, as OpenSSL does */
+        /*
+         * Unknown to OpenSSL 3.0 (ignored by it), or one it reads only up to
+         * TLS 1.2 (ec_point_formats, session_ticket, encrypt_then_mac,
+         * extended_master_secret, renegotiation_info, srp, next_protocol,
+         * signed_certificate_timestamp and padding it does not read at all).
+         */
+        return true;
     }
 }
 
