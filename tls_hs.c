@@ -103,7 +103,8 @@ struct tls_hs {
     uint8_t c_ap[HASH_MAX];
     uint8_t s_ap[HASH_MAX];
     uint8_t master[HASH_MAX];
-    uint8_t client_fin[HASH_MAX]; /* the Finished we expect from the client */
+    uint8_t client_fin[HASH_MAX];          /* the Finished we expect from the client */
+    uint8_t ticket_rand[4 + TICKET_NONCE]; /* age_add and ticket nonce, drawn with our random */
     uint8_t context;
     uint8_t idle;
     bool is_resumed;
@@ -111,10 +112,32 @@ struct tls_hs {
 
 static EVP_MD *sha256;
 static EVP_MD *sha384;
+/*
+ * Without a PSK the early secret and the salt derived from it are the same
+ * for every handshake of a hash: computed once per hash in setup ([0]
+ * SHA-256, [1] SHA-384), with the hash of the empty string.
+ */
+static uint8_t no_psk_salt[2][HASH_MAX];
+static uint8_t empty_hash[2][HASH_MAX];
+static bool has_no_psk_salt;
 static EVP_CIPHER *ticket_cipher;
 static __thread EVP_PKEY_CTX *x25519_gen;
 
 /* ------------------------------------------------------------------ setup */
+
+/* Early secret with no PSK, then Derive-Secret(., "derived", "") (section 7.1). */
+static bool early_salt(unsigned suite, size_t hash_len, EVP_MD *md, int i)
+{
+    static const uint8_t zeros[HASH_MAX];
+    uint8_t early[HASH_MAX];
+    bool is_ok = EVP_Digest(NULL, 0, empty_hash[i], NULL, md, NULL) == 1 &&
+                 tls_record_hmac(suite, zeros, hash_len, zeros, hash_len, early) &&
+                 tls_record_expand_label(suite, early, "derived", empty_hash[i], hash_len,
+                                         no_psk_salt[i], hash_len);
+
+    OPENSSL_cleanse(early, sizeof(early));
+    return is_ok;
+}
 
 bool tls_hs_setup(void)
 {
@@ -127,7 +150,13 @@ bool tls_hs_setup(void)
     if (ticket_cipher == NULL) {
         ticket_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
     }
-    return sha256 != NULL && sha384 != NULL && ticket_cipher != NULL;
+    if (sha256 == NULL || sha384 == NULL || ticket_cipher == NULL) {
+        return false;
+    }
+    if (!has_no_psk_salt) {
+        has_no_psk_salt = early_salt(0x1301, 32, sha256, 0) && early_salt(0x1302, 48, sha384, 1);
+    }
+    return has_no_psk_salt;
 }
 
 void tls_hs_thread_teardown(void)
@@ -702,9 +731,7 @@ static bool derive_secret(const struct tls_hs *hs, const uint8_t *secret, const 
 /* Derive-Secret(secret, "derived", ""): the salt of the next stage. */
 static bool derive_next(const struct tls_hs *hs, const uint8_t *secret, uint8_t *out)
 {
-    uint8_t empty[HASH_MAX];
-
-    return digest_of(hs, NULL, 0, empty) && derive_secret(hs, secret, "derived", empty, out);
+    return derive_secret(hs, secret, "derived", empty_hash[hs->hash_len == 48], out);
 }
 
 /* HMAC(finished_key(base), hash): a Finished or a binder (section 4.4.4). */
@@ -809,8 +836,9 @@ static size_t ticket_seal(const struct tls_hs *hs, const uint8_t *psk, uint8_t *
     memcpy(plain + n, psk, hs->hash_len);
     n += hs->hash_len;
     memcpy(out, hs->id->ticket_magic, TICKET_MAGIC);
+    memcpy(out + TICKET_MAGIC, hs->ticket_rand + 4, TICKET_NONCE);
     is_ok =
-        c != NULL && RAND_bytes(out + TICKET_MAGIC, TICKET_NONCE) == 1 &&
+        c != NULL &&
         EVP_EncryptInit_ex(c, ticket_cipher, NULL, hs->id->ticket_key, out + TICKET_MAGIC) == 1 &&
         EVP_EncryptUpdate(c, NULL, &len, out, TICKET_MAGIC) == 1 &&
         EVP_EncryptUpdate(c, out + TICKET_MAGIC + TICKET_NONCE, &len, plain, (int)n) == 1 &&
@@ -958,13 +986,13 @@ static int choose_psk(struct tls_hs *hs, const struct hello *h, const uint8_t *m
         {
             uint8_t early[HASH_MAX];
             uint8_t binder_key[HASH_MAX];
-            uint8_t empty[HASH_MAX];
             uint8_t hash[HASH_MAX];
             uint8_t want[HASH_MAX];
-            bool is_ok =
-                extract(hs, NULL, pc->psk, hs->hash_len, early) && digest_of(hs, NULL, 0, empty) &&
-                derive_secret(hs, early, "res binder", empty, binder_key) &&
-                digest_of(hs, msg, h->binders_at, hash) && finished_mac(hs, binder_key, hash, want);
+            bool is_ok = extract(hs, NULL, pc->psk, hs->hash_len, early) &&
+                         derive_secret(hs, early, "res binder", empty_hash[hs->hash_len == 48],
+                                       binder_key) &&
+                         digest_of(hs, msg, h->binders_at, hash) &&
+                         finished_mac(hs, binder_key, hash, want);
             bool is_match = is_ok && binder.n == hs->hash_len &&
                             CRYPTO_memcmp(want, binder.p, hs->hash_len) == 0;
 
@@ -1106,8 +1134,16 @@ struct schedule {
 /* Handshake secrets from the transcript through ServerHello (section 7.1). */
 static bool schedule_handshake(struct tls_hs *hs, struct schedule *k, const uint8_t *psk)
 {
-    return extract(hs, NULL, psk, hs->hash_len, k->early) && derive_next(hs, k->early, k->salt) &&
-           extract(hs, k->salt, k->shared, X25519_LEN, k->handshake) &&
+    bool is_early_ok;
+
+    if (psk != NULL) {
+        is_early_ok =
+            extract(hs, NULL, psk, hs->hash_len, k->early) && derive_next(hs, k->early, k->salt);
+    } else {
+        memcpy(k->salt, no_psk_salt[hs->hash_len == 48], hs->hash_len);
+        is_early_ok = true;
+    }
+    return is_early_ok && extract(hs, k->salt, k->shared, X25519_LEN, k->handshake) &&
            transcript_hash(hs, k->hash) &&
            derive_secret(hs, k->handshake, "c hs traffic", k->hash, k->c_hs) &&
            derive_secret(hs, k->handshake, "s hs traffic", k->hash, k->s_hs) &&
@@ -1129,15 +1165,16 @@ static bool write_flight(struct tls_hs *hs, const struct hello *h, const uint8_t
 {
     static const uint8_t ccs[] = {TLS_CT_CHANGE_CIPHER_SPEC, 3, 3, 0, 1, 1};
     struct schedule k;
-    uint8_t random[32];
+    uint8_t random[32 + sizeof(hs->ticket_rand)];
     uint8_t pub[X25519_LEN];
     struct writer w = {out, 0};
     struct writer plain = {NULL, 0};
-    struct tls_record *hs_rl = NULL;
     size_t sealed = 0;
     bool is_ok;
 
+    /* One draw for our random and the ticket's: each RAND call costs a getpid() too. */
     is_ok = RAND_bytes(random, sizeof(random)) == 1 && x25519_exchange(peer, pub, k.shared);
+    memcpy(hs->ticket_rand, random + 32, sizeof(hs->ticket_rand));
     if (is_ok) {
         write_server_hello(&w, hs, h, random, pub, pc);
         wr_bytes(&w, ccs, sizeof(ccs));
@@ -1149,14 +1186,12 @@ static bool write_flight(struct tls_hs *hs, const struct hello *h, const uint8_t
             write_encrypted(&plain, hs, scheme, k.s_hs) && schedule_application(hs, &k);
     }
     if (is_ok) {
-        hs_rl = tls_record_create(hs->suite, k.c_hs, k.s_hs, hs->hash_len, 0, 0);
-        sealed =
-            hs_rl != NULL ? seal_records(hs_rl, TLS_CT_HANDSHAKE, plain.p, plain.n, out + w.n) : 0;
-        tls_record_destroy(&hs_rl);
+        hs->rl = tls_record_create(hs->suite, k.c_hs, k.s_hs, hs->hash_len, 0, 0);
+        sealed = hs->rl != NULL
+                     ? seal_records(hs->rl, TLS_CT_HANDSHAKE, plain.p, plain.n, out + w.n)
+                     : 0;
         /* From now on we read the client's handshake key and write our traffic key. */
-        hs->rl =
-            sealed > 0 ? tls_record_create(hs->suite, k.c_hs, hs->s_ap, hs->hash_len, 0, 0) : NULL;
-        is_ok = hs->rl != NULL;
+        is_ok = sealed > 0 && tls_record_set_tx(hs->rl, hs->s_ap);
     }
     if (plain.p != NULL) {
         OPENSSL_clear_free(plain.p, plain.n);
@@ -1252,12 +1287,10 @@ static size_t write_ticket(struct tls_hs *hs, struct tls_record *rl, const uint8
     uint8_t psk[HASH_MAX];
     uint8_t ticket[TICKET_MAX];
     uint8_t msg[32 + TICKET_MAX];
-    uint8_t age_add[4];
     struct writer w = {msg, 0};
     size_t tlen;
     bool is_ok = tls_record_expand_label(hs->suite, res_master, "resumption", nonce, sizeof(nonce),
-                                         psk, hs->hash_len) &&
-                 RAND_bytes(age_add, sizeof(age_add)) == 1;
+                                         psk, hs->hash_len);
 
     tlen = is_ok ? ticket_seal(hs, psk, ticket) : 0;
     OPENSSL_cleanse(psk, sizeof(psk));
@@ -1268,7 +1301,7 @@ static size_t write_ticket(struct tls_hs *hs, struct tls_record *rl, const uint8
     wr_u24(&w, 4 + 4 + 1 + sizeof(nonce) + 2 + tlen + 2);
     wr_u16(&w, (uint16_t)(hs->id->lifetime >> 16));
     wr_u16(&w, (uint16_t)hs->id->lifetime);
-    wr_bytes(&w, age_add, sizeof(age_add));
+    wr_bytes(&w, hs->ticket_rand, 4); /* ticket_age_add */
     wr_u8(&w, sizeof(nonce));
     wr_bytes(&w, nonce, sizeof(nonce));
     wr_u16(&w, (uint16_t)tlen);
@@ -1283,22 +1316,16 @@ static int finish(struct tls_hs *hs, const uint8_t *fin, size_t len, uint8_t *ou
 {
     uint8_t hash[HASH_MAX];
     uint8_t res_master[HASH_MAX];
-    struct tls_record *app;
 
     if (!transcript_add(hs, fin, len) || !transcript_hash(hs, hash) ||
-        !derive_secret(hs, hs->master, "res master", hash, res_master)) {
-        return fail_sealed(hs, 80, "key schedule failed", out, out_len, reason);
-    }
-    app = tls_record_create(hs->suite, hs->c_ap, hs->s_ap, hs->hash_len, 0, 0);
-    if (app == NULL) {
+        !derive_secret(hs, hs->master, "res master", hash, res_master) ||
+        !tls_record_set_rx(hs->rl, hs->c_ap)) {
         OPENSSL_cleanse(res_master, sizeof(res_master));
         return fail_sealed(hs, 80, "key schedule failed", out, out_len, reason);
     }
     /* A ticket that cannot be made only costs the client a full handshake next time. */
-    *out_len = write_ticket(hs, app, res_master, out);
+    *out_len = write_ticket(hs, hs->rl, res_master, out);
     OPENSSL_cleanse(res_master, sizeof(res_master));
-    tls_record_destroy(&hs->rl);
-    hs->rl = app;
     return TLS_HS_DONE;
 }
 

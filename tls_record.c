@@ -294,6 +294,23 @@ static bool update(struct tls_record *rl, struct direction *d, int enc)
     return is_ok;
 }
 
+/* A new traffic secret for one direction, its sequence restarting at 0. */
+static bool set_secret(struct tls_record *rl, struct direction *d, int enc, const uint8_t *secret)
+{
+    memcpy(d->secret, secret, rl->suite->hash_len);
+    return direction_rekey(rl->suite, d, enc, 0);
+}
+
+bool tls_record_set_rx(struct tls_record *rl, const uint8_t *secret)
+{
+    return set_secret(rl, &rl->rx, 0, secret);
+}
+
+bool tls_record_set_tx(struct tls_record *rl, const uint8_t *secret)
+{
+    return set_secret(rl, &rl->tx, 1, secret);
+}
+
 bool tls_record_update_rx(struct tls_record *rl)
 {
     return update(rl, &rl->rx, 0);

@@ -91,6 +91,14 @@ ssize_t tls_record_open(struct tls_record *rl, uint8_t *rec, size_t n, uint8_t *
 size_t tls_record_seal(struct tls_record *rl, uint8_t type, const struct iovec *iov, int iovcnt,
                        size_t skip, size_t len, uint8_t *out);
 
+/*
+ * Switch one direction to another secret of the suite's hash length (the
+ * handshake moving from handshake to application keys); its sequence
+ * number restarts at 0.
+ */
+bool tls_record_set_rx(struct tls_record *rl, const uint8_t *secret);
+bool tls_record_set_tx(struct tls_record *rl, const uint8_t *secret);
+
 /* Move one direction to its next traffic secret (KeyUpdate, RFC 8446 section 4.6.3). */
 bool tls_record_update_rx(struct tls_record *rl);
 bool tls_record_update_tx(struct tls_record *rl);
