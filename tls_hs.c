@@ -898,9 +898,23 @@ static size_t ticket_open(const struct tls_hs *hs, struct reader t, uint8_t *psk
     return got;
 }
 
-static bool is_our_ticket(const struct tls_hs *hs, struct reader t)
+/*
+ * Ours when the magic is this identity's. A ticket of exactly our size for
+ * one of the two hashes under another magic is one of ours from before a
+ * reload (OpenSSL's are longer: a 16-byte key name, a 16-byte IV, the
+ * encrypted session and a 32-byte MAC): it cannot be used, but it is no
+ * reason to hand the connection to OpenSSL.
+ */
+enum ticket_kind { TICKET_OURS, TICKET_STALE, TICKET_FOREIGN };
+
+static enum ticket_kind ticket_kind_of(const struct tls_hs *hs, struct reader t)
 {
-    return t.n >= TICKET_MAGIC && memcmp(t.p, hs->id->ticket_magic, TICKET_MAGIC) == 0;
+    size_t fixed = TICKET_MAGIC + TICKET_NONCE + 11 + TICKET_TAG;
+
+    if (t.n >= TICKET_MAGIC && memcmp(t.p, hs->id->ticket_magic, TICKET_MAGIC) == 0) {
+        return TICKET_OURS;
+    }
+    return t.n == fixed + 32 || t.n == fixed + 48 ? TICKET_STALE : TICKET_FOREIGN;
 }
 
 /* ------------------------------------------------------------------ writing */
@@ -976,9 +990,14 @@ static int choose_psk(struct tls_hs *hs, const struct hello *h, const uint8_t *m
         rd_vec16(&ids, &one);
         rd_bytes(&ids, 4, &age);
         rd_vec8(&binders, &binder);
-        if (!is_our_ticket(hs, one)) {
+        switch (ticket_kind_of(hs, one)) {
+        case TICKET_FOREIGN:
             has_foreign = true;
             continue;
+        case TICKET_STALE:
+            continue;
+        default:
+            break;
         }
         if (ticket_open(hs, one, pc->psk) == 0) {
             continue;

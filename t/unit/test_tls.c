@@ -482,6 +482,65 @@ static void test_offload_after_read_ahead(void)
     pair_close(&p);
 }
 
+/* A finished client's session, kept resumable (a client freed without a shutdown marks it not). */
+static SSL_SESSION *pair_session(struct pair *p)
+{
+    SSL_SESSION *sess = SSL_get1_session(p->cli);
+
+    SSL_set_shutdown(p->cli, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    return sess;
+}
+
+/*
+ * Tickets and the two handshakes: ours resumes ours; OpenSSL's ticket (its
+ * handshake served a P-256 client) goes back to OpenSSL, which reads the
+ * ClientHello our handshake already took from the socket and resumes it;
+ * our ticket offered where OpenSSL must answer means a full handshake.
+ */
+static void test_tickets_across_handshakes(void)
+{
+    struct pair p;
+    ssize_t first;
+    SSL_SESSION *ours;
+    SSL_SESSION *theirs;
+
+    pair_open(&p);
+    ok(pair_handshake(&p, &first) == 0 && exchange(&p, "get a\r\n", "END\r\n"),
+       "X25519 client: our handshake");
+    ours = pair_session(&p);
+    pair_close(&p);
+    pair_open(&p);
+    SSL_set1_groups_list(p.cli, "P-256");
+    ok(pair_handshake(&p, &first) == 0 && exchange(&p, "get a\r\n", "END\r\n"),
+       "P-256 client: OpenSSL's handshake");
+    theirs = pair_session(&p);
+    pair_close(&p);
+
+    pair_open(&p);
+    SSL_set_session(p.cli, ours);
+    ok(pair_handshake(&p, &first) == 0 && SSL_session_reused(p.cli) &&
+           exchange(&p, "get b\r\n", "END\r\n"),
+       "our ticket resumes on our handshake");
+    pair_close(&p);
+
+    pair_open(&p);
+    SSL_set_session(p.cli, theirs);
+    ok(pair_handshake(&p, &first) == 0 && SSL_session_reused(p.cli) &&
+           exchange(&p, "get c\r\n", "END\r\n"),
+       "OpenSSL's ticket with an X25519 share: handed to OpenSSL, which resumes it");
+    pair_close(&p);
+
+    pair_open(&p);
+    SSL_set_session(p.cli, ours);
+    SSL_set1_groups_list(p.cli, "P-256");
+    ok(pair_handshake(&p, &first) == 0 && !SSL_session_reused(p.cli) &&
+           exchange(&p, "get d\r\n", "END\r\n"),
+       "our ticket where OpenSSL answers: a full handshake");
+    pair_close(&p);
+    SSL_SESSION_free(ours);
+    SSL_SESSION_free(theirs);
+}
+
 /* The client's traffic secrets, from its keylog callback, to forge records with. */
 static uint8_t cli_secret[2][TLS_RECORD_SECRET_MAX]; /* [0] client's, [1] server's */
 static size_t cli_secret_len;
@@ -772,6 +831,7 @@ int main(void)
     test_plaintext_and_errors();
     test_offload_and_key_update();
     test_offload_after_read_ahead();
+    test_tickets_across_handshakes();
     test_forged_records();
     test_max_fragment_length();
     test_tls12_stays();
