@@ -1579,9 +1579,9 @@ static void rx_consume(struct tls_conn *tc, size_t n)
 }
 
 /* Send what tls_hs.c wrote; a short send keeps the rest for tx_flush. */
-static ssize_t fast_send(struct tls_conn *tc, const uint8_t *p, size_t n)
+static ssize_t fast_send(struct tls_conn *tc, const uint8_t *p, size_t n, bool is_more)
 {
-    ssize_t r = n > 0 ? tx_send(tc, p, n, false) : 0;
+    ssize_t r = n > 0 ? tx_send(tc, p, n, is_more) : 0;
 
     return r < 0 ? r : FAST_SENT;
 }
@@ -1625,7 +1625,7 @@ static ssize_t fast_start(struct tls_conn *tc)
         transport_set_error("TLS handshake: %s", reason);
         return IO_ERROR;
     }
-    return fast_send(tc, txbuf, n);
+    return fast_send(tc, txbuf, n, false);
 }
 
 /* The client's records after our flight, up to its Finished. */
@@ -1645,7 +1645,12 @@ static ssize_t fast_continue(struct transport *t, struct tls_conn *tc)
         transport_set_error("TLS handshake: %s", reason);
         return IO_ERROR;
     }
-    r = fast_send(tc, out, n);
+    /*
+     * The session ticket is corked: the client has nothing to wait for in
+     * it, so it leaves with the first reply (or once the client's next
+     * segment arrives) instead of as a segment of its own.
+     */
+    r = fast_send(tc, out, n, st == TLS_HS_DONE);
     if (r < 0 || st == TLS_HS_MORE) {
         return r < 0 ? r : FAST_MORE;
     }
