@@ -698,7 +698,9 @@ static struct tls_hs_identity *identity_build(SSL_CTX *ctx)
     uint16_t suites[8];
     size_t n = 0;
 
-    if (!is_offload_on || !is_fast_on || settings->ssl_kernel_tls || sock_method == NULL) {
+    /* With a session cache OpenSSL does every handshake (and the capture would count a session). */
+    if (!is_offload_on || !is_fast_on || settings->ssl_kernel_tls || sock_method == NULL ||
+        settings->ssl_session_cache) {
         return NULL;
     }
     for (int i = 0; i < sk_SSL_CIPHER_num(ciphers) && n < 8; i++) {

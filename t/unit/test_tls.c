@@ -86,14 +86,20 @@ static int make_certs(void)
     return copy_file("server_crt.pem", "crt.pem") | copy_file("server_key.pem", "key.pem");
 }
 
-static int parse_settings(void)
+/* The settings for the tests, plus `extra` -o options ("" for none). */
+static int parse_settings_with(const char *extra)
 {
-    char o[1400];
+    char o[1500];
     char *argv[] = {"memcached", "-Z", "-p", "11211", "-o", o, NULL};
 
-    snprintf(o, sizeof(o), "ssl_chain_cert=%s/crt.pem,ssl_key=%s/key.pem,ssl_wbuf_size=4", work_dir,
-             work_dir);
+    snprintf(o, sizeof(o), "ssl_chain_cert=%s/crt.pem,ssl_key=%s/key.pem,ssl_wbuf_size=4%s",
+             work_dir, work_dir, extra);
     return settings_parse(6, argv) == SETTINGS_OK ? 0 : -1;
+}
+
+static int parse_settings(void)
+{
+    return parse_settings_with("");
 }
 
 /* ------------------------------------------------------------------ pairs */
@@ -813,6 +819,36 @@ static void test_refresh(void)
     pair_close(&old);
 }
 
+/*
+ * With ssl_session_cache OpenSSL does every handshake (stateful sessions),
+ * and building a context counts no session: only clients' sessions are
+ * counted in ssl_new_sessions.
+ */
+static void test_session_cache_reload(void)
+{
+    char err[1024];
+    struct tls_stats before;
+    struct tls_stats after;
+    struct pair p;
+    ssize_t first;
+
+    settings_teardown();
+    ok(parse_settings_with(",ssl_session_cache") == 0, "settings with ssl_session_cache");
+    tls_stats_snapshot(&before);
+    ok(tls_refresh_certs(err, sizeof(err)), "reload with the session cache on");
+    tls_stats_snapshot(&after);
+    ok(after.ssl_new_sessions == before.ssl_new_sessions, "the reload counts no session");
+    pair_open(&p);
+    ok(pair_handshake(&p, &first) == 0 && exchange(&p, "get a\r\n", "END\r\n"),
+       "a handshake with the session cache");
+    tls_stats_snapshot(&after);
+    ok(after.ssl_new_sessions == before.ssl_new_sessions + 1, "its session is counted once");
+    pair_close(&p);
+    settings_teardown();
+    parse_settings();
+    tls_refresh_certs(err, sizeof(err));
+}
+
 int main(void)
 {
     char err[1024];
@@ -837,6 +873,7 @@ int main(void)
     test_tls12_stays();
     test_offload_errors();
     test_refresh();
+    test_session_cache_reload();
     tls_worker_teardown();
     tls_teardown();
     settings_teardown();
