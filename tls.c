@@ -1647,16 +1647,20 @@ static ssize_t fast_continue(struct transport *t, struct tls_conn *tc)
         transport_set_error("TLS handshake: %s", reason);
         return IO_ERROR;
     }
-    /*
-     * The session ticket is corked: the client has nothing to wait for in
-     * it, so it leaves with the first reply (or once the client's next
-     * segment arrives) instead of as a segment of its own.
-     */
-    r = fast_send(tc, out, n, st == TLS_HS_DONE);
-    if (r < 0 || st == TLS_HS_MORE) {
-        return r < 0 ? r : FAST_MORE;
+    if (st == TLS_HS_MORE) {
+        return FAST_MORE;
     }
-    return fast_established(t, tc);
+    /*
+     * The client's Finished is checked: the handshake is complete whatever
+     * becomes of the ticket. A send that fails (the client finished and
+     * reset at once) is the connection's error, met by its next read or
+     * write, not a failed handshake. The ticket is corked: the client waits
+     * for nothing in it, so it leaves with the first reply (or once the
+     * client's next segment arrives) instead of as a segment of its own.
+     */
+    r = fast_established(t, tc);
+    (void)fast_send(tc, out, n, true);
+    return r;
 }
 
 /* OpenSSL takes over: it gets an SSL now and reads the bytes we hold first. */

@@ -56,6 +56,7 @@
 enum {
     ALERT_UNEXPECTED_MESSAGE = 10,
     ALERT_BAD_RECORD_MAC = 20,
+    ALERT_DECODE_ERROR = 50,
     ALERT_DECRYPT_ERROR = 51,
 };
 
@@ -1443,6 +1444,15 @@ int tls_hs_continue(struct tls_hs *hs, uint8_t *buf, size_t len, size_t *used, u
         size_t body = (size_t)rec[3] << 8 | rec[4];
         size_t wire = TLS_RECORD_HEADER + body;
 
+        /*
+         * As OpenSSL during a TLS 1.3 handshake: a record version other than
+         * 3.3 is refused from its header, so junk is not waited on for the
+         * length its first bytes happen to claim.
+         */
+        if (rec[1] != 3 || rec[2] != 3) {
+            return fail_sealed(hs, ALERT_DECODE_ERROR, "wrong version number", out, out_len,
+                               reason);
+        }
         if (rec[0] == TLS_CT_APPLICATION_DATA) {
             ssize_t framed = tls_record_frame(rec, len - *used);
             if (framed == TLS_RECORD_INCOMPLETE) {

@@ -547,6 +547,42 @@ static void test_tickets_across_handshakes(void)
     SSL_SESSION_free(theirs);
 }
 
+/*
+ * A client that finishes its handshake and goes away at once: sending the
+ * session ticket fails, but the handshake was complete (its Finished was
+ * checked), so it is not counted as a failed handshake; the connection's
+ * next read meets the end.
+ */
+static void test_gone_after_finished(void)
+{
+    struct pair p;
+    struct tls_stats before;
+    struct tls_stats after;
+    char buf[16];
+    int cli_done = 0;
+    ssize_t r = IO_WANT_READ;
+
+    tls_stats_snapshot(&before);
+    pair_open(&p);
+    for (int i = 0; i < 200 && !cli_done; i++) {
+        cli_done = SSL_do_handshake(p.cli) == 1;
+        if (!cli_done && transport_handshake(&p.t) == IO_ERROR) {
+            break;
+        }
+    }
+    close(p.cfd); /* the Finished is in the socket; sends to it now fail (EPIPE) */
+    p.cfd = -1;
+    for (int i = 0; i < 10 && r != 0 && r != IO_ERROR; i++) {
+        r = transport_handshake(&p.t);
+    }
+    tls_stats_snapshot(&after);
+    ok(cli_done && r == 0, "client finished and gone: the server's handshake completes");
+    ok(after.ssl_handshake_errors == before.ssl_handshake_errors,
+       "and it is not counted as a failed handshake");
+    ok(transport_read(&p.t, buf, sizeof(buf)) <= 0, "the next read meets the end");
+    pair_close(&p);
+}
+
 /* The client's traffic secrets, from its keylog callback, to forge records with. */
 static uint8_t cli_secret[2][TLS_RECORD_SECRET_MAX]; /* [0] client's, [1] server's */
 static size_t cli_secret_len;
@@ -868,6 +904,7 @@ int main(void)
     test_offload_and_key_update();
     test_offload_after_read_ahead();
     test_tickets_across_handshakes();
+    test_gone_after_finished();
     test_forged_records();
     test_max_fragment_length();
     test_tls12_stays();

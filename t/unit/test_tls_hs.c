@@ -1147,6 +1147,22 @@ static void test_after_flight(struct tls_hs_identity *id)
     }
     conn_free(&c);
 
+    /*
+     * A record header with a version other than 3.3 (here a long "record"
+     * of junk): refused from the header as OpenSSL does, not waited on.
+     */
+    if (to_answer(&c, id)) {
+        static const uint8_t junk[] = {0x17, 0x9e, 0x41, 0x3f, 0x00, 0x11};
+        memcpy(buf, junk, sizeof(junk));
+        st = tls_hs_continue(c.hs, buf, sizeof(junk), &c.used, c.out, &c.out_len, &c.reason);
+        ok(st == TLS_HS_FAIL && c.out_len > 0 &&
+               client_got_alert(c.cli, c.out, c.out_len, SSL_AD_DECODE_ERROR),
+           "record version 0x9e41: fail with decode_error at the header");
+    } else {
+        ok(0, "record version: handshake did not reach the client's answer");
+    }
+    conn_free(&c);
+
     /* an encrypted record longer than the protocol allows: record_overflow, at the header */
     if (to_answer(&c, id)) {
         static const uint8_t huge[] = {TLS_CT_APPLICATION_DATA, 3, 3, 0x41, 0x01};
