@@ -2,8 +2,9 @@
  * tls_hs.h - the common case of a TLS 1.3 server handshake (RFC 8446),
  * done without OpenSSL's state machine.
  *
- * Pure: no sockets, no global state but algorithm objects fetched once and
- * per-thread key-generation contexts. tls.c gives it the client's records
+ * Pure: no sockets, no global state but what setup computes once (digests,
+ * the ticket cipher, the no-PSK early secrets) and per-thread contexts (X25519
+ * key generation, a signing template). tls.c gives it the client's records
  * and sends what it returns. It accepts a strict subset of ClientHellos (a
  * TLS 1.3 offer with an X25519 key share first, a suite tls_record.c has, a
  * signature scheme our key signs with, nothing that needs a
