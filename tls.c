@@ -1561,18 +1561,6 @@ enum { FAST_MORE = 1, FAST_SENT, FAST_DONE, FAST_FALLBACK };
 
 static ssize_t tls_handshake(struct transport *t);
 
-static const char *suite_name(unsigned suite)
-{
-    switch (suite) {
-    case 0x1301:
-        return "TLS_AES_128_GCM_SHA256";
-    case 0x1302:
-        return "TLS_AES_256_GCM_SHA384";
-    default:
-        return "TLS_CHACHA20_POLY1305_SHA256";
-    }
-}
-
 static void rx_consume(struct tls_conn *tc, size_t n)
 {
     tc->rx_ct_off += (uint32_t)n;
@@ -1594,7 +1582,8 @@ static ssize_t fast_established(struct transport *t, struct tls_conn *tc)
     tc->max_plain = TLS_RECORD_MAX_PLAIN;
     tc->is_established = true;
     if (logger_verbosity() >= 3 && !is_selftest) {
-        LOG_VERBOSE("<%d TLS handshake done: TLSv1.3 %s%s", t->fd, suite_name(tls_hs_suite(tc->hs)),
+        LOG_VERBOSE("<%d TLS handshake done: TLSv1.3 %s%s", t->fd,
+                    tls_record_suite_name(tls_hs_suite(tc->hs)),
                     tls_hs_is_resumed(tc->hs) ? " (resumed)" : "");
     }
     tls_hs_free(&tc->hs);

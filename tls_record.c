@@ -37,6 +37,7 @@
 
 struct suite {
     unsigned id;
+    const char *name; /* IANA name, as OpenSSL logs it */
     const char *cipher_name;
     const char *digest_name;
     size_t key_len;
@@ -45,9 +46,9 @@ struct suite {
 };
 
 static struct suite suites[] = {
-    {0x1301, "AES-128-GCM", "SHA256", 16, 32, NULL},
-    {0x1302, "AES-256-GCM", "SHA384", 32, 48, NULL},
-    {0x1303, "ChaCha20-Poly1305", "SHA256", 32, 32, NULL},
+    {0x1301, "TLS_AES_128_GCM_SHA256", "AES-128-GCM", "SHA256", 16, 32, NULL},
+    {0x1302, "TLS_AES_256_GCM_SHA384", "AES-256-GCM", "SHA384", 32, 48, NULL},
+    {0x1303, "TLS_CHACHA20_POLY1305_SHA256", "ChaCha20-Poly1305", "SHA256", 32, 32, NULL},
 };
 
 static EVP_MAC *hmac;
@@ -201,11 +202,11 @@ size_t tls_record_hash_len(unsigned suite)
     return s != NULL ? s->hash_len : 0;
 }
 
-const char *tls_record_digest_name(unsigned suite)
+const char *tls_record_suite_name(unsigned suite)
 {
     const struct suite *s = find_suite(suite);
 
-    return s != NULL ? s->digest_name : NULL;
+    return s != NULL ? s->name : "unknown suite";
 }
 
 bool tls_record_expand_label(unsigned suite, const uint8_t *secret, const char *label,
@@ -280,25 +281,22 @@ void tls_record_destroy(struct tls_record **rl)
     *rl = NULL;
 }
 
-static bool update(struct tls_record *rl, struct direction *d, int enc)
-{
-    uint8_t next[TLS_RECORD_SECRET_MAX];
-    const struct suite *s = rl->suite;
-    bool is_ok = expand_label(s, d->secret, "traffic upd", next, s->hash_len);
-
-    if (is_ok) {
-        memcpy(d->secret, next, s->hash_len);
-        is_ok = direction_rekey(s, d, enc, 0);
-    }
-    OPENSSL_cleanse(next, sizeof(next));
-    return is_ok;
-}
-
 /* A new traffic secret for one direction, its sequence restarting at 0. */
 static bool set_secret(struct tls_record *rl, struct direction *d, int enc, const uint8_t *secret)
 {
     memcpy(d->secret, secret, rl->suite->hash_len);
     return direction_rekey(rl->suite, d, enc, 0);
+}
+
+static bool update(struct tls_record *rl, struct direction *d, int enc)
+{
+    uint8_t next[TLS_RECORD_SECRET_MAX];
+    const struct suite *s = rl->suite;
+    bool is_ok = expand_label(s, d->secret, "traffic upd", next, s->hash_len) &&
+                 set_secret(rl, d, enc, next);
+
+    OPENSSL_cleanse(next, sizeof(next));
+    return is_ok;
 }
 
 bool tls_record_set_rx(struct tls_record *rl, const uint8_t *secret)

@@ -105,12 +105,12 @@ bool tls_record_update_tx(struct tls_record *rl);
 
 /*
  * The suite's key schedule pieces, for the handshake in tls_hs.c: its hash
- * length (0 when unsupported) and digest name, HKDF-Expand-Label with a
+ * length (0 when unsupported), HKDF-Expand-Label with a
  * context (out_len <= hash length), and HMAC (HKDF-Extract is
- * HMAC(salt, ikm); out gets hash-length bytes).
+ * HMAC(salt, ikm); out gets hash-length bytes). The suite's name is for logs.
  */
 size_t tls_record_hash_len(unsigned suite);
-const char *tls_record_digest_name(unsigned suite);
+const char *tls_record_suite_name(unsigned suite);
 bool tls_record_expand_label(unsigned suite, const uint8_t *secret, const char *label,
                              const uint8_t *context, size_t context_len, uint8_t *out,
                              size_t out_len);
