@@ -101,7 +101,9 @@ struct tls_hs {
     struct tls_hs_identity *id;
     unsigned suite;
     size_t hash_len;
+    int hash_i; /* 0: SHA-256, 1: SHA-384 (indexes the tables set up once) */
     EVP_MD_CTX *transcript;
+    EVP_MD_CTX *snapshot;  /* scratch for the transcript's hash so far, reused */
     struct tls_record *rl; /* reads: client handshake key; writes: server traffic key */
     uint8_t c_ap[HASH_MAX];
     uint8_t s_ap[HASH_MAX];
@@ -718,17 +720,13 @@ static bool transcript_add(struct tls_hs *hs, const uint8_t *msg, size_t len)
 /* Hash of the messages so far, the transcript itself going on. */
 static bool transcript_hash(struct tls_hs *hs, uint8_t *out)
 {
-    EVP_MD_CTX *tmp = EVP_MD_CTX_new();
-    bool is_ok = tmp != NULL && EVP_MD_CTX_copy_ex(tmp, hs->transcript) == 1 &&
-                 EVP_DigestFinal_ex(tmp, out, NULL) == 1;
-
-    EVP_MD_CTX_free(tmp);
-    return is_ok;
+    return EVP_MD_CTX_copy_ex(hs->snapshot, hs->transcript) == 1 &&
+           EVP_DigestFinal_ex(hs->snapshot, out, NULL) == 1;
 }
 
 static bool digest_of(const struct tls_hs *hs, const uint8_t *data, size_t len, uint8_t *out)
 {
-    return EVP_Digest(data, len, out, NULL, hs->hash_len == 48 ? sha384 : sha256, NULL) == 1;
+    return EVP_Digest(data, len, out, NULL, hs->hash_i == 1 ? sha384 : sha256, NULL) == 1;
 }
 
 /* HKDF-Extract(salt, ikm); a missing salt or ikm is hash-length zeros. */
@@ -750,7 +748,7 @@ static bool derive_secret(const struct tls_hs *hs, const uint8_t *secret, const 
 /* Derive-Secret(secret, "derived", ""): the salt of the next stage. */
 static bool derive_next(const struct tls_hs *hs, const uint8_t *secret, uint8_t *out)
 {
-    return derive_secret(hs, secret, "derived", empty_hash[hs->hash_len == 48], out);
+    return derive_secret(hs, secret, "derived", empty_hash[hs->hash_i], out);
 }
 
 /* HMAC(finished_key(base), hash): a Finished or a binder (section 4.4.4). */
@@ -1063,11 +1061,10 @@ static int choose_psk(struct tls_hs *hs, const struct hello *h, const uint8_t *m
             uint8_t binder_key[HASH_MAX];
             uint8_t hash[HASH_MAX];
             uint8_t want[HASH_MAX];
-            bool is_ok = extract(hs, NULL, pc->psk, hs->hash_len, early) &&
-                         derive_secret(hs, early, "res binder", empty_hash[hs->hash_len == 48],
-                                       binder_key) &&
-                         digest_of(hs, msg, h->binders_at, hash) &&
-                         finished_mac(hs, binder_key, hash, want);
+            bool is_ok =
+                extract(hs, NULL, pc->psk, hs->hash_len, early) &&
+                derive_secret(hs, early, "res binder", empty_hash[hs->hash_i], binder_key) &&
+                digest_of(hs, msg, h->binders_at, hash) && finished_mac(hs, binder_key, hash, want);
             bool is_match = is_ok && binder.n == hs->hash_len &&
                             CRYPTO_memcmp(want, binder.p, hs->hash_len) == 0;
 
@@ -1215,7 +1212,7 @@ static bool schedule_handshake(struct tls_hs *hs, struct schedule *k, const uint
         is_early_ok =
             extract(hs, NULL, psk, hs->hash_len, k->early) && derive_next(hs, k->early, k->salt);
     } else {
-        memcpy(k->salt, no_psk_salt[hs->hash_len == 48], hs->hash_len);
+        memcpy(k->salt, no_psk_salt[hs->hash_i], hs->hash_len);
         is_early_ok = true;
     }
     return is_early_ok && extract(hs, k->salt, k->shared, X25519_LEN, k->handshake) &&
@@ -1316,9 +1313,11 @@ int tls_hs_start(struct tls_hs_identity *id, uint8_t context, const uint8_t *rec
     hs->context = context;
     hs->suite = pick_suite(id, h.suites);
     hs->hash_len = tls_record_hash_len(hs->suite);
+    hs->hash_i = hs->hash_len == 48;
     hs->transcript = EVP_MD_CTX_new();
-    if (hs->hash_len == 0 || hs->transcript == NULL ||
-        EVP_DigestInit_ex(hs->transcript, hs->hash_len == 48 ? sha384 : sha256, NULL) != 1 ||
+    hs->snapshot = EVP_MD_CTX_new();
+    if (hs->hash_len == 0 || hs->transcript == NULL || hs->snapshot == NULL ||
+        EVP_DigestInit_ex(hs->transcript, hs->hash_i == 1 ? sha384 : sha256, NULL) != 1 ||
         !transcript_add(hs, msg, mlen)) {
         tls_hs_free(&hs);
         return TLS_HS_FALLBACK;
@@ -1516,6 +1515,7 @@ void tls_hs_free(struct tls_hs **hs)
     }
     tls_record_destroy(&p->rl);
     EVP_MD_CTX_free(p->transcript);
+    EVP_MD_CTX_free(p->snapshot);
     tls_hs_identity_release(&p->id);
     OPENSSL_clear_free(p, sizeof(*p));
 }
