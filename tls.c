@@ -906,6 +906,19 @@ static bool ssl_attach(struct tls_conn *tc, SSL *ssl)
     return true;
 }
 
+/* An SSL from the live context; NULL when there is none (or no memory). */
+static SSL *ssl_new_live(void)
+{
+    SSL *ssl = NULL;
+
+    pthread_mutex_lock(&ctx_lock);
+    if (live_ctx != NULL) {
+        ssl = SSL_new(live_ctx);
+    }
+    pthread_mutex_unlock(&ctx_lock);
+    return ssl;
+}
+
 /*
  * A session over fd: with our own handshake when the live context has an
  * identity and the listener needs no client certificate (tls_hs.c does not
@@ -916,22 +929,21 @@ static struct tls_conn *session_new(int fd, enum listen_tls kind, SSL_CTX *ctx)
     struct tls_conn *tc = calloc(1, sizeof(*tc));
     bool is_fast =
         ctx == NULL && verify_flags(kind) == SSL_VERIFY_NONE && !settings->ssl_session_cache;
-    SSL *ssl = NULL;
 
     if (tc == NULL) {
         return NULL;
     }
     tc->fd = fd;
     tc->kind = (uint8_t)kind;
-    pthread_mutex_lock(&ctx_lock);
-    if (is_fast && live_id != NULL) {
-        tc->id = live_id;
-        tls_hs_identity_hold(tc->id);
-    } else if (ctx != NULL || live_ctx != NULL) {
-        ssl = SSL_new(ctx != NULL ? ctx : live_ctx);
+    if (is_fast) {
+        pthread_mutex_lock(&ctx_lock);
+        if (live_id != NULL) {
+            tc->id = live_id;
+            tls_hs_identity_hold(tc->id);
+        }
+        pthread_mutex_unlock(&ctx_lock);
     }
-    pthread_mutex_unlock(&ctx_lock);
-    if (tc->id == NULL && !ssl_attach(tc, ssl)) {
+    if (tc->id == NULL && !ssl_attach(tc, ctx != NULL ? SSL_new(ctx) : ssl_new_live())) {
         tls_session_destroy(tc);
         return NULL;
     }
@@ -1655,15 +1667,8 @@ static ssize_t fast_continue(struct transport *t, struct tls_conn *tc)
 /* OpenSSL takes over: it gets an SSL now and reads the bytes we hold first. */
 static ssize_t fast_fallback(struct transport *t, struct tls_conn *tc)
 {
-    SSL *ssl = NULL;
-
     tls_hs_identity_release(&tc->id);
-    pthread_mutex_lock(&ctx_lock);
-    if (live_ctx != NULL) {
-        ssl = SSL_new(live_ctx);
-    }
-    pthread_mutex_unlock(&ctx_lock);
-    if (!ssl_attach(tc, ssl)) {
+    if (!ssl_attach(tc, ssl_new_live())) {
         transport_set_error("TLS handshake: out of memory");
         return IO_ERROR;
     }
@@ -1992,42 +1997,88 @@ static bool selftest_exchange(SSL *cli, struct transport *t)
     return r == 4 && memcmp(buf, "pong", 4) == 0;
 }
 
-static void offload_selftest(SSL_CTX *ctx)
+/* How far a self-test connection got. */
+enum selftest_step { ST_NONE, ST_HANDSHAKE, ST_HANDED_OVER, ST_EXCHANGED };
+
+static enum selftest_step selftest_steps(SSL *cli, struct transport *t)
 {
-    uint64_t saved[3] = {handshake_errors, proto_errors, new_sessions};
+    if (!selftest_handshake(cli, t)) {
+        return ST_NONE;
+    }
+    if (!tls_transport_is_offloaded(t)) {
+        return ST_HANDSHAKE;
+    }
+    return selftest_exchange(cli, t) ? ST_EXCHANGED : ST_HANDED_OVER;
+}
+
+/*
+ * One self-test connection over a socketpair: the server side made from
+ * srv_ctx (NULL: as a client's connection is made), the client from cctx,
+ * offering *sess when sess and *sess are set; *sess gets the session of a
+ * connection that got through, *is_reused whether it was resumed.
+ */
+static enum selftest_step selftest_connection(SSL_CTX *srv_ctx, SSL_CTX *cctx, SSL_SESSION **sess,
+                                              bool *is_reused)
+{
     struct transport t = {0};
-    SSL_CTX *cctx = NULL;
-    SSL *cli = NULL;
+    SSL *cli = SSL_new(cctx);
     void *session;
+    enum selftest_step got = ST_NONE;
     int sv[2];
 
-    if (settings->ssl_kernel_tls || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
-        return;
+    if (cli == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
+        SSL_free(cli);
+        return ST_NONE;
     }
-    session = session_new(sv[0], LISTEN_TLS_BASIC, ctx);
-    cctx = SSL_CTX_new(TLS_client_method());
-    cli = cctx != NULL ? SSL_new(cctx) : NULL;
-    if (session == NULL || cli == NULL || !SSL_set_min_proto_version(cli, TLS1_3_VERSION) ||
-        !SSL_set_fd(cli, sv[1])) {
-        tls_session_destroy(session); /* NULL-safe */
-        close(sv[0]);
-    } else {
+    session = session_new(sv[0], LISTEN_TLS_BASIC, srv_ctx);
+    if (session != NULL && SSL_set_fd(cli, sv[1]) &&
+        (sess == NULL || *sess == NULL || SSL_set_session(cli, *sess))) {
         tls_transport_init(&t, sv[0], session);
         SSL_set_connect_state(cli);
-        is_selftest = true;
-        /* No TLS 1.3 with this configuration (nothing to hand over) is not a failure. */
-        if (selftest_handshake(cli, &t) && tls_transport_is_offloaded(&t) &&
-            !selftest_exchange(cli, &t)) {
-            is_offload_on = false;
-            LOG_WARN("TLS 1.3 records stay with OpenSSL: after the handover self-test, a record "
-                     "did not arrive intact");
-        }
+        got = selftest_steps(cli, &t);
         transport_close(&t);
-        is_selftest = false;
+    } else {
+        tls_session_destroy(session); /* NULL-safe */
+        close(sv[0]);
     }
-    SSL_free(cli); /* NULL-safe */
-    SSL_CTX_free(cctx);
+    if (is_reused != NULL) {
+        *is_reused = SSL_session_reused(cli);
+    }
+    if (got == ST_EXCHANGED && sess != NULL && *sess == NULL) {
+        *sess = SSL_get1_session(cli);
+    }
+    /* Freed without a shutdown, the client would mark its session not resumable. */
+    SSL_set_shutdown(cli, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(cli);
     close(sv[1]);
+    return got;
+}
+
+/* A TLS 1.3 client context for the self-tests; NULL on failure. */
+static SSL_CTX *selftest_client_ctx(void)
+{
+    SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
+
+    if (cctx != NULL && !SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION)) {
+        SSL_CTX_free(cctx);
+        return NULL;
+    }
+    return cctx;
+}
+
+/* The counters before a self-test, put back after it so that `stats` does not show it. */
+static void selftest_begin(uint64_t saved[3])
+{
+    saved[0] = handshake_errors;
+    saved[1] = proto_errors;
+    saved[2] = new_sessions;
+    is_selftest = true;
+}
+
+static void selftest_end(SSL_CTX *cctx, const uint64_t saved[3])
+{
+    is_selftest = false;
+    SSL_CTX_free(cctx); /* NULL-safe */
     ERR_clear_error();
     tls_worker_teardown(); /* this thread's buffers; workers make their own */
     __atomic_store_n(&handshake_errors, saved[0], __ATOMIC_RELAXED);
@@ -2035,50 +2086,36 @@ static void offload_selftest(SSL_CTX *ctx)
     __atomic_store_n(&new_sessions, saved[2], __ATOMIC_RELAXED);
 }
 
+/* No TLS 1.3 with this configuration (nothing to hand over) is not a failure. */
+static void offload_selftest(SSL_CTX *ctx)
+{
+    uint64_t saved[3];
+    SSL_CTX *cctx;
+
+    if (settings->ssl_kernel_tls) {
+        return;
+    }
+    cctx = selftest_client_ctx();
+    selftest_begin(saved);
+    if (cctx != NULL && selftest_connection(ctx, cctx, NULL, NULL) == ST_HANDED_OVER) {
+        is_offload_on = false;
+        LOG_WARN("TLS 1.3 records stay with OpenSSL: after the handover self-test, a record "
+                 "did not arrive intact");
+    }
+    selftest_end(cctx, saved);
+}
+
 /*
  * The same check for our own handshake, against OpenSSL's client: a full
  * handshake, a record each way, and a resumption with the ticket it got.
  * If any of it fails, every handshake stays with OpenSSL.
  */
-static bool fast_selftest_once(SSL_CTX *cctx, SSL_SESSION **sess)
-{
-    struct transport t = {0};
-    SSL *cli = SSL_new(cctx);
-    void *session;
-    bool is_ok = false;
-    int sv[2];
-
-    if (cli == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
-        SSL_free(cli);
-        return false;
-    }
-    session = session_new(sv[0], LISTEN_TLS_BASIC, NULL);
-    if (session != NULL && SSL_set_fd(cli, sv[1]) &&
-        (*sess == NULL || SSL_set_session(cli, *sess))) {
-        tls_transport_init(&t, sv[0], session);
-        SSL_set_connect_state(cli);
-        is_ok = selftest_handshake(cli, &t) && tls_transport_is_offloaded(&t) &&
-                selftest_exchange(cli, &t) && (*sess == NULL || SSL_session_reused(cli));
-        transport_close(&t);
-    } else {
-        tls_session_destroy(session); /* NULL-safe */
-        close(sv[0]);
-    }
-    if (is_ok && *sess == NULL) {
-        *sess = SSL_get1_session(cli);
-    }
-    /* Freed without a shutdown, the client would mark its session not resumable. */
-    SSL_set_shutdown(cli, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-    SSL_free(cli);
-    close(sv[1]);
-    return is_ok;
-}
-
 static void fast_selftest(void)
 {
-    uint64_t saved[3] = {handshake_errors, proto_errors, new_sessions};
+    uint64_t saved[3];
     SSL_CTX *cctx;
     SSL_SESSION *sess = NULL;
+    bool is_reused = false;
     bool is_ok;
 
     pthread_mutex_lock(&ctx_lock);
@@ -2087,23 +2124,18 @@ static void fast_selftest(void)
     if (is_ok) {
         return; /* nothing to test: OpenSSL does every handshake */
     }
-    cctx = SSL_CTX_new(TLS_client_method());
-    is_selftest = true;
-    is_ok = cctx != NULL && SSL_CTX_set_min_proto_version(cctx, TLS1_3_VERSION) &&
-            fast_selftest_once(cctx, &sess) && sess != NULL && fast_selftest_once(cctx, &sess);
-    is_selftest = false;
+    cctx = selftest_client_ctx();
+    selftest_begin(saved);
+    is_ok = cctx != NULL && selftest_connection(NULL, cctx, &sess, NULL) == ST_EXCHANGED &&
+            sess != NULL && selftest_connection(NULL, cctx, &sess, &is_reused) == ST_EXCHANGED &&
+            is_reused;
     if (!is_ok) {
         is_fast_on = false;
         identity_install(NULL);
         LOG_WARN("TLS handshakes stay with OpenSSL: the self-test of our own handshake failed");
     }
     SSL_SESSION_free(sess); /* NULL-safe */
-    SSL_CTX_free(cctx);
-    ERR_clear_error();
-    tls_worker_teardown();
-    __atomic_store_n(&handshake_errors, saved[0], __ATOMIC_RELAXED);
-    __atomic_store_n(&proto_errors, saved[1], __ATOMIC_RELAXED);
-    __atomic_store_n(&new_sessions, saved[2], __ATOMIC_RELAXED);
+    selftest_end(cctx, saved);
 }
 
 bool tls_transport_is_offloaded(const struct transport *t)
