@@ -2,31 +2,35 @@
  * tls.c - TLS for the server: the process-wide SSL_CTX, per-connection
  * sessions, the TLS transport, certificate reload and the TLS counters.
  *
- * With tls_record.c, the only file that includes OpenSSL headers.
+ * With tls_hs.c and tls_record.c, the only files that include OpenSSL headers.
  * Connections see a struct transport whose ops are below; the listener sees
  * an opaque session pointer. Built without TLS (configure --disable-tls), the same file
  * compiles to stubs at the bottom, so no other file needs #ifdef TLS.
  *
- * Contexts: one SSL_CTX pointer, swapped under ctx_lock. A reload builds a
+ * Contexts: one SSL_CTX pointer (and the tls_hs identity made from it),
+ * swapped under ctx_lock. A reload builds a
  * complete new context with the same function as startup and validates it
  * (key matches certificate, CA and ciphers load) before the swap, so a bad
  * file never reaches the live context. SSL_new() takes its own reference on
  * the context, so the old one lives exactly as long as its last connection.
  * Rejected: reloading files into the live context (memcached 1.6 does; a
  * mismatched key then leaves it with a certificate and no usable key, and
- * every new handshake fails) and a read-write lock (the lock is taken only for
- * SSL_new and the swap, both short).
+ * every new handshake fails) and a read-write lock (the lock is taken only to
+ * take a reference, for SSL_new and for the swap, all short).
  *
- * Handshake: the listener only allocates the SSL (cheap, no I/O); the worker
- * drives SSL_do_handshake() as a non-blocking connection state. Before
- * OpenSSL sees any byte, the first byte is peeked: anything but a TLS
- * handshake record (plaintext commands, HTTP, scanners) fails at once.
- * Every failed handshake is counted exactly once, wherever it fails: in
- * SSL_do_handshake, at the peek, or when the connection is closed before the
- * handshake finished (timeout, server shutdown).
+ * Handshake: the listener only allocates the connection (no I/O); the worker
+ * drives the handshake as a non-blocking connection state. The common TLS
+ * 1.3 handshake is tls_hs.c's (see "our handshake" below); everything else,
+ * and listeners that verify client certificates, is SSL_do_handshake()'s.
+ * Before any handshake code sees a byte, the first byte is checked: anything
+ * but a TLS handshake record (plaintext commands, HTTP, scanners) fails at
+ * once. Every failed handshake is counted exactly once, wherever it fails:
+ * in either handshake, at the first byte, or when the connection is closed
+ * before the handshake finished (timeout, server shutdown).
  *
  * After a TLS 1.3 handshake the connection is handed over to tls_record.c
- * (see "offload" below): the SSL is freed, and reads and writes go through
+ * (see "offload" below; our handshake gives it the keys directly): the SSL
+ * is freed, and reads and writes go through
  * rl_read/rl_writev, which seal and open records themselves. What follows
  * describes the OpenSSL path (the handshake, TLS 1.2, and anything that is
  * not handed over).
