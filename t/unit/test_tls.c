@@ -24,6 +24,8 @@
 
 #ifdef TLS
 
+#include "test_certs.h"
+
 #include <fcntl.h>
 
 #include <openssl/err.h>
@@ -64,23 +66,7 @@ static int copy_file(const char *from, const char *to)
 /* Certificates, and a work dir whose crt.pem/key.pem we may swap for reloads. */
 static int make_certs(void)
 {
-    const char *env = getenv("MC_CERT_DIR");
-    const char *srcdir = getenv("srcdir");
-    char cmd[8192];
-    char tmpl[] = "/tmp/test_tls.XXXXXX";
-
-    if (mkdtemp(tmpl) == NULL) {
-        return -1;
-    }
-    snprintf(work_dir, sizeof(work_dir), "%s", tmpl);
-    if (env != NULL && env[0] != '\0') {
-        snprintf(cert_dir, sizeof(cert_dir), "%s", env);
-    } else {
-        snprintf(cert_dir, sizeof(cert_dir), "%s/certs", work_dir);
-    }
-    snprintf(cmd, sizeof(cmd), "sh '%s/t/gen-certs.sh' '%s' >/dev/null 2>&1",
-             srcdir != NULL ? srcdir : ".", cert_dir);
-    if (run(cmd) != 0) {
+    if (test_certs_make("test_tls", work_dir, sizeof(work_dir), cert_dir, sizeof(cert_dir)) != 0) {
         return -1;
     }
     return copy_file("server_crt.pem", "crt.pem") | copy_file("server_key.pem", "key.pem");

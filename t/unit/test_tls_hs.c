@@ -31,6 +31,8 @@
 
 #ifdef TLS
 
+#include "test_certs.h"
+
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -82,23 +84,10 @@ static int make_certs(void)
         {"p384", "ec -pkeyopt ec_paramgen_curve:P-384"},
         {"p521", "ec -pkeyopt ec_paramgen_curve:P-521"},
     };
-    const char *env = getenv("MC_CERT_DIR");
-    const char *srcdir = getenv("srcdir");
     char cmd[8192];
-    char tmpl[] = "/tmp/test_tls_hs.XXXXXX";
 
-    if (mkdtemp(tmpl) == NULL) {
-        return -1;
-    }
-    snprintf(work_dir, sizeof(work_dir), "%s", tmpl);
-    if (env != NULL && env[0] != '\0') {
-        snprintf(cert_dir, sizeof(cert_dir), "%s", env);
-    } else {
-        snprintf(cert_dir, sizeof(cert_dir), "%s/certs", work_dir);
-    }
-    snprintf(cmd, sizeof(cmd), "sh '%s/t/gen-certs.sh' '%s' >/dev/null 2>&1",
-             srcdir != NULL ? srcdir : ".", cert_dir);
-    if (run(cmd) != 0) {
+    if (test_certs_make("test_tls_hs", work_dir, sizeof(work_dir), cert_dir, sizeof(cert_dir)) !=
+        0) {
         return -1;
     }
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
