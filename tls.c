@@ -2167,7 +2167,6 @@ bool tls_worker_setup(void)
 void tls_worker_teardown(void)
 {
     bufcache_drain();
-    tls_record_thread_teardown();
     tls_hs_thread_teardown();
     free(txbuf);
     txbuf = NULL;

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "tls_record.h"
+#include "x25519.h"
 
 #include <string.h>
 #include <sys/uio.h>
@@ -36,7 +37,6 @@
 #include <openssl/rsa.h>
 
 #define HASH_MAX        48
-#define X25519_LEN      32
 #define GROUP_X25519    0x001d
 #define MT_CLIENT_HELLO 1
 #define MT_SERVER_HELLO 2
@@ -123,10 +123,11 @@ static EVP_MD *sha384;
  * SHA-256, [1] SHA-384), with the hash of the empty string.
  */
 static uint8_t no_psk_salt[2][HASH_MAX];
+/* The same salt prepared as an HMAC key: a full handshake's first HMAC costs half. */
+static struct tls_record_key no_psk_salt_key[2];
 static uint8_t empty_hash[2][HASH_MAX];
 static bool has_no_psk_salt;
 static EVP_CIPHER *ticket_cipher;
-static __thread EVP_PKEY_CTX *x25519_gen;
 static uint64_t identity_gen; /* atomic */
 
 /*
@@ -151,7 +152,8 @@ static bool early_salt(unsigned suite, size_t hash_len, EVP_MD *md, int i)
     bool is_ok = EVP_Digest(NULL, 0, empty_hash[i], NULL, md, NULL) == 1 &&
                  tls_record_hmac(suite, zeros, hash_len, zeros, hash_len, early) &&
                  tls_record_expand_label(suite, early, "derived", empty_hash[i], hash_len,
-                                         no_psk_salt[i], hash_len);
+                                         no_psk_salt[i], hash_len) &&
+                 tls_record_key_init(&no_psk_salt_key[i], suite, no_psk_salt[i], hash_len);
 
     OPENSSL_cleanse(early, sizeof(early));
     return is_ok;
@@ -179,8 +181,6 @@ bool tls_hs_setup(void)
 
 void tls_hs_thread_teardown(void)
 {
-    EVP_PKEY_CTX_free(x25519_gen); /* NULL-safe */
-    x25519_gen = NULL;
     EVP_MD_CTX_free(signer.ctx); /* NULL-safe */
     signer.ctx = NULL;
 }
@@ -424,7 +424,7 @@ static const uint8_t *pick_x25519(const struct hello *h)
         }
         if (!is_decided && is_server_group(group)) {
             is_decided = true;
-            chosen = group == GROUP_X25519 && key.n == X25519_LEN ? key.p : NULL;
+            chosen = group == GROUP_X25519 && key.n == X25519_KEY_LEN ? key.p : NULL;
         }
     }
     return chosen;
@@ -765,39 +765,21 @@ static bool finished_mac(const struct tls_hs *hs, const uint8_t *base, const uin
 
 /* ------------------------------------------------------------------ X25519 and signing */
 
-static EVP_PKEY *x25519_keygen(void)
-{
-    EVP_PKEY *key = NULL;
-
-    if (x25519_gen == NULL) {
-        x25519_gen = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
-        if (x25519_gen != NULL && EVP_PKEY_keygen_init(x25519_gen) != 1) {
-            EVP_PKEY_CTX_free(x25519_gen);
-            x25519_gen = NULL;
-        }
-    }
-    if (x25519_gen == NULL || EVP_PKEY_keygen(x25519_gen, &key) != 1) {
-        return NULL;
-    }
-    return key;
-}
-
-/* Our key share (pub) and the shared secret with the client's share. */
+/*
+ * Our key share (pub) and the shared secret with the client's share, by
+ * x25519.c: OpenSSL's X25519 key generation and its provider calls were
+ * about 40 % of a full handshake's user CPU.
+ */
 static bool x25519_exchange(const uint8_t *peer_pub, uint8_t *pub, uint8_t *shared)
 {
-    EVP_PKEY *mine = x25519_keygen();
-    EVP_PKEY *peer = EVP_PKEY_new_raw_public_key_ex(NULL, "X25519", NULL, peer_pub, X25519_LEN);
-    EVP_PKEY_CTX *dctx = mine != NULL ? EVP_PKEY_CTX_new_from_pkey(NULL, mine, NULL) : NULL;
-    size_t pub_len = X25519_LEN;
-    size_t len = X25519_LEN;
-    bool is_ok = dctx != NULL && peer != NULL &&
-                 EVP_PKEY_get_raw_public_key(mine, pub, &pub_len) == 1 && pub_len == X25519_LEN &&
-                 EVP_PKEY_derive_init(dctx) == 1 && EVP_PKEY_derive_set_peer(dctx, peer) == 1 &&
-                 EVP_PKEY_derive(dctx, shared, &len) == 1 && len == X25519_LEN;
+    uint8_t priv[X25519_KEY_LEN];
+    bool is_ok = RAND_priv_bytes(priv, sizeof(priv)) == 1;
 
-    EVP_PKEY_CTX_free(dctx);
-    EVP_PKEY_free(peer);
-    EVP_PKEY_free(mine);
+    if (is_ok) {
+        x25519_public(pub, priv);
+        is_ok = x25519_shared(shared, priv, peer_pub);
+    }
+    OPENSSL_cleanse(priv, sizeof(priv));
     return is_ok;
 }
 
@@ -1110,10 +1092,10 @@ static void write_server_hello(struct writer *w, const struct tls_hs *hs, const 
     wr_u16(w, 2);
     wr_u16(w, 0x0304);
     wr_u16(w, EXT_KEY_SHARE);
-    wr_u16(w, 4 + X25519_LEN);
+    wr_u16(w, 4 + X25519_KEY_LEN);
     wr_u16(w, GROUP_X25519);
-    wr_u16(w, X25519_LEN);
-    wr_bytes(w, pub, X25519_LEN);
+    wr_u16(w, X25519_KEY_LEN);
+    wr_bytes(w, pub, X25519_KEY_LEN);
     if (pc->is_chosen) {
         wr_u16(w, EXT_PSK);
         wr_u16(w, 2);
@@ -1194,7 +1176,7 @@ static size_t seal_records(struct tls_record *rl, uint8_t type, const uint8_t *p
 
 /* The secrets of one handshake, wiped together. */
 struct schedule {
-    uint8_t shared[X25519_LEN];
+    uint8_t shared[X25519_KEY_LEN];
     uint8_t early[HASH_MAX];
     uint8_t salt[HASH_MAX];
     uint8_t handshake[HASH_MAX];
@@ -1206,29 +1188,40 @@ struct schedule {
 /* Handshake secrets from the transcript through ServerHello (section 7.1). */
 static bool schedule_handshake(struct tls_hs *hs, struct schedule *k, const uint8_t *psk)
 {
-    bool is_early_ok;
+    struct tls_record_key hsk; /* the handshake secret, keyed once for its three labels */
+    bool is_ok;
 
     if (psk != NULL) {
-        is_early_ok =
-            extract(hs, NULL, psk, hs->hash_len, k->early) && derive_next(hs, k->early, k->salt);
+        is_ok = extract(hs, NULL, psk, hs->hash_len, k->early) &&
+                derive_next(hs, k->early, k->salt) &&
+                extract(hs, k->salt, k->shared, X25519_KEY_LEN, k->handshake);
     } else {
-        memcpy(k->salt, no_psk_salt[hs->hash_i], hs->hash_len);
-        is_early_ok = true;
+        is_ok = tls_record_key_hmac(&no_psk_salt_key[hs->hash_i], k->shared, X25519_KEY_LEN,
+                                    k->handshake);
     }
-    return is_early_ok && extract(hs, k->salt, k->shared, X25519_LEN, k->handshake) &&
-           transcript_hash(hs, k->hash) &&
-           derive_secret(hs, k->handshake, "c hs traffic", k->hash, k->c_hs) &&
-           derive_secret(hs, k->handshake, "s hs traffic", k->hash, k->s_hs) &&
-           derive_next(hs, k->handshake, k->salt) && extract(hs, k->salt, NULL, 0, hs->master);
+    is_ok =
+        is_ok && transcript_hash(hs, k->hash) &&
+        tls_record_key_init(&hsk, hs->suite, k->handshake, hs->hash_len) &&
+        tls_record_key_expand(&hsk, "c hs traffic", k->hash, hs->hash_len, k->c_hs, hs->hash_len) &&
+        tls_record_key_expand(&hsk, "s hs traffic", k->hash, hs->hash_len, k->s_hs, hs->hash_len) &&
+        tls_record_key_expand(&hsk, "derived", empty_hash[hs->hash_i], hs->hash_len, k->salt,
+                              hs->hash_len);
+    tls_record_key_wipe(&hsk);
+    return is_ok && extract(hs, k->salt, NULL, 0, hs->master);
 }
 
 /* Application secrets and the client's expected Finished, from the transcript so far. */
 static bool schedule_application(struct tls_hs *hs, struct schedule *k)
 {
-    return transcript_hash(hs, k->hash) &&
-           derive_secret(hs, hs->master, "c ap traffic", k->hash, hs->c_ap) &&
-           derive_secret(hs, hs->master, "s ap traffic", k->hash, hs->s_ap) &&
-           finished_mac(hs, k->c_hs, k->hash, hs->client_fin);
+    struct tls_record_key mk; /* the master secret, keyed once for both labels */
+    bool is_ok =
+        transcript_hash(hs, k->hash) &&
+        tls_record_key_init(&mk, hs->suite, hs->master, hs->hash_len) &&
+        tls_record_key_expand(&mk, "c ap traffic", k->hash, hs->hash_len, hs->c_ap, hs->hash_len) &&
+        tls_record_key_expand(&mk, "s ap traffic", k->hash, hs->hash_len, hs->s_ap, hs->hash_len);
+
+    tls_record_key_wipe(&mk);
+    return is_ok && finished_mac(hs, k->c_hs, k->hash, hs->client_fin);
 }
 
 static bool write_flight(struct tls_hs *hs, const struct hello *h, const uint8_t *peer,
@@ -1238,7 +1231,7 @@ static bool write_flight(struct tls_hs *hs, const struct hello *h, const uint8_t
     static const uint8_t ccs[] = {TLS_CT_CHANGE_CIPHER_SPEC, 3, 3, 0, 1, 1};
     struct schedule k;
     uint8_t random[32 + sizeof(hs->ticket_rand)];
-    uint8_t pub[X25519_LEN];
+    uint8_t pub[X25519_KEY_LEN];
     struct writer w = {out, 0};
     struct writer plain = {NULL, 0};
     size_t sealed = 0;

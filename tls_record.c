@@ -11,15 +11,23 @@
  * OpenSSL's EVP ciphers, straight between the socket buffers and caller
  * memory.
  *
- * Owns: the per-connection keys (wiped on destroy) and, per thread, one
- * HMAC context per digest for the key derivations. Reads the algorithm
- * objects fetched once in tls_record_setup(); no other global state, no I/O.
+ * Owns: the per-connection keys (wiped on destroy). Reads the ciphers
+ * fetched once in tls_record_setup(); no other global state, no I/O.
  * Must not depend on: anything but OpenSSL's libcrypto.
+ *
+ * Key derivations use HMAC over OpenSSL's low-level SHA-256/384 functions,
+ * deprecated in 3.0 but still built by Debian: a full handshake makes about
+ * 20 HMACs, EVP_MAC spent about 4,600 instructions of set-up on each (more
+ * than one hash block), and a plain hash state can be keyed once and copied
+ * for every label derived from the same secret (struct tls_record_key).
  *
  * Rejected: one cipher context per worker thread, re-keyed per record (saves
  * about 1 KB per connection, costs a key schedule per record), and keeping
  * OpenSSL's SSL and only releasing its buffers (it still holds ~15 KB).
  */
+/* SHA256_Init and friends: see the header comment. */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "tls_record.h"
 
 #include "config.h"
@@ -28,9 +36,9 @@
 
 #ifdef TLS
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #define NONCE_LEN 12
 #define STAGE_LEN 512 /* small pieces of a reply are gathered before encryption */
@@ -39,25 +47,32 @@ struct suite {
     unsigned id;
     const char *name; /* IANA name, as OpenSSL logs it */
     const char *cipher_name;
-    const char *digest_name;
     size_t key_len;
     size_t hash_len;
     EVP_CIPHER *cipher; /* fetched in setup; NULL when the provider lacks it */
 };
 
 static struct suite suites[] = {
-    {0x1301, "TLS_AES_128_GCM_SHA256", "AES-128-GCM", "SHA256", 16, 32, NULL},
-    {0x1302, "TLS_AES_256_GCM_SHA384", "AES-256-GCM", "SHA384", 32, 48, NULL},
-    {0x1303, "TLS_CHACHA20_POLY1305_SHA256", "ChaCha20-Poly1305", "SHA256", 32, 32, NULL},
+    {0x1301, "TLS_AES_128_GCM_SHA256", "AES-128-GCM", 16, 32, NULL},
+    {0x1302, "TLS_AES_256_GCM_SHA384", "AES-256-GCM", 32, 48, NULL},
+    {0x1303, "TLS_CHACHA20_POLY1305_SHA256", "ChaCha20-Poly1305", 32, 32, NULL},
 };
 
-static EVP_MAC *hmac;
+/* A running SHA-256 or SHA-384 hash (which one: the hash length beside it). */
+union hash_state {
+    SHA256_CTX s256;
+    SHA512_CTX s512;
+};
 
-/*
- * One HMAC context per digest and thread, keyed again for every expansion:
- * setting the digest by name costs a fetch, ten times the HMAC itself.
- */
-static __thread EVP_MAC_CTX *mac_ctx[sizeof(suites) / sizeof(suites[0])];
+/* What struct tls_record_key's storage holds (RFC 2104's two keyed states). */
+struct keyed {
+    size_t hash_len;
+    union hash_state inner; /* after (key ^ ipad) */
+    union hash_state outer; /* after (key ^ opad) */
+};
+
+_Static_assert(sizeof(struct keyed) <= sizeof(((struct tls_record_key *)0)->opaque),
+               "struct tls_record_key too small");
 
 struct direction {
     EVP_CIPHER_CTX *ctx;
@@ -74,41 +89,27 @@ struct tls_record {
 
 bool tls_record_setup(void)
 {
-    if (hmac == NULL) {
-        hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    }
     for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
         if (suites[i].cipher == NULL) {
             suites[i].cipher = EVP_CIPHER_fetch(NULL, suites[i].cipher_name, NULL);
         }
     }
-    return hmac != NULL;
-}
-
-void tls_record_thread_teardown(void)
-{
-    for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
-        EVP_MAC_CTX_free(mac_ctx[i]); /* NULL-safe */
-        mac_ctx[i] = NULL;
-    }
+    return true;
 }
 
 void tls_record_teardown(void)
 {
-    tls_record_thread_teardown();
     for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
         EVP_CIPHER_free(suites[i].cipher); /* NULL-safe */
         suites[i].cipher = NULL;
     }
-    EVP_MAC_free(hmac);
-    hmac = NULL;
 }
 
 static const struct suite *find_suite(unsigned id)
 {
     for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++) {
         if (suites[i].id == id) {
-            return suites[i].cipher != NULL && hmac != NULL ? &suites[i] : NULL;
+            return suites[i].cipher != NULL ? &suites[i] : NULL;
         }
     }
     return NULL;
@@ -119,35 +120,78 @@ bool tls_record_suite_supported(unsigned suite)
     return find_suite(suite) != NULL;
 }
 
-/* The calling thread's HMAC context for the suite's digest, created on first use. */
-static EVP_MAC_CTX *mac_context(const struct suite *s)
-{
-    size_t i = (size_t)(s - suites);
-    OSSL_PARAM params[2];
+/* ------------------------------------------------------------------ HMAC and HKDF */
 
-    if (mac_ctx[i] != NULL) {
-        return mac_ctx[i];
+static void hash_init(size_t hash_len, union hash_state *h)
+{
+    if (hash_len == 48) {
+        SHA384_Init(&h->s512);
+    } else {
+        SHA256_Init(&h->s256);
     }
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)s->digest_name, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    mac_ctx[i] = EVP_MAC_CTX_new(hmac);
-    if (mac_ctx[i] != NULL && EVP_MAC_CTX_set_params(mac_ctx[i], params) != 1) {
-        EVP_MAC_CTX_free(mac_ctx[i]);
-        mac_ctx[i] = NULL;
-    }
-    return mac_ctx[i];
 }
 
-/* HMAC with the suite's digest: out gets hash_len bytes. */
-static bool suite_hmac(const struct suite *s, const uint8_t *key, size_t key_len,
-                       const uint8_t *data, size_t len, uint8_t *out)
+static void hash_update(size_t hash_len, union hash_state *h, const void *data, size_t len)
 {
-    EVP_MAC_CTX *mc = mac_context(s);
-    size_t got = 0;
+    if (hash_len == 48) {
+        SHA384_Update(&h->s512, data, len);
+    } else {
+        SHA256_Update(&h->s256, data, len);
+    }
+}
 
-    return mc != NULL && EVP_MAC_init(mc, key, key_len, NULL) == 1 &&
-           EVP_MAC_update(mc, data, len) == 1 &&
-           EVP_MAC_final(mc, out, &got, EVP_MAX_MD_SIZE) == 1 && got == s->hash_len;
+static void hash_final(size_t hash_len, union hash_state *h, uint8_t *out)
+{
+    if (hash_len == 48) {
+        SHA384_Final(out, &h->s512);
+    } else {
+        SHA256_Final(out, &h->s256);
+    }
+}
+
+/* Hash the padded key blocks once (RFC 2104); key_len is any length. */
+static void key_prepare(struct keyed *k, size_t hash_len, const uint8_t *key, size_t key_len)
+{
+    size_t block = hash_len == 48 ? SHA512_CBLOCK : SHA256_CBLOCK;
+    uint8_t pad[SHA512_CBLOCK];
+    uint8_t digest[TLS_RECORD_SECRET_MAX];
+
+    k->hash_len = hash_len;
+    if (key_len > block) {
+        hash_init(hash_len, &k->inner);
+        hash_update(hash_len, &k->inner, key, key_len);
+        hash_final(hash_len, &k->inner, digest);
+        key = digest;
+        key_len = hash_len;
+    }
+    memset(pad, 0x36, block);
+    for (size_t i = 0; i < key_len; i++) {
+        pad[i] ^= key[i];
+    }
+    hash_init(hash_len, &k->inner);
+    hash_update(hash_len, &k->inner, pad, block);
+    for (size_t i = 0; i < block; i++) {
+        pad[i] ^= 0x36 ^ 0x5c;
+    }
+    hash_init(hash_len, &k->outer);
+    hash_update(hash_len, &k->outer, pad, block);
+    OPENSSL_cleanse(pad, sizeof(pad));
+    OPENSSL_cleanse(digest, sizeof(digest));
+}
+
+/* HMAC(key, data) from the prepared states: two hash blocks for short data. */
+static void key_hmac(const struct keyed *k, const uint8_t *data, size_t len, uint8_t *out)
+{
+    union hash_state h = k->inner;
+    uint8_t inner[TLS_RECORD_SECRET_MAX];
+
+    hash_update(k->hash_len, &h, data, len);
+    hash_final(k->hash_len, &h, inner);
+    h = k->outer;
+    hash_update(k->hash_len, &h, inner, k->hash_len);
+    hash_final(k->hash_len, &h, out);
+    OPENSSL_cleanse(&h, sizeof(h));
+    OPENSSL_cleanse(inner, sizeof(inner));
 }
 
 /*
@@ -155,17 +199,15 @@ static bool suite_hmac(const struct suite *s, const uint8_t *key, size_t key_len
  * length, where HKDF-Expand is a single HMAC block (RFC 8446 section 7.1,
  * RFC 5869).
  */
-static bool expand_label_ctx(const struct suite *s, const uint8_t *secret, const char *label,
-                             const uint8_t *context, size_t context_len, uint8_t *out,
-                             size_t out_len)
+static bool key_expand(const struct keyed *k, const char *label, const uint8_t *context,
+                       size_t context_len, uint8_t *out, size_t out_len)
 {
-    uint8_t info[2 + 1 + 6 + 32 + 1 + EVP_MAX_MD_SIZE + 1];
-    uint8_t block[EVP_MAX_MD_SIZE];
+    uint8_t info[2 + 1 + 6 + 32 + 1 + TLS_RECORD_SECRET_MAX + 1];
+    uint8_t block[TLS_RECORD_SECRET_MAX];
     size_t label_len = strlen(label);
     size_t n = 0;
-    bool is_ok;
 
-    if (label_len > 32 || out_len > s->hash_len || context_len > EVP_MAX_MD_SIZE) {
+    if (label_len > 32 || out_len > k->hash_len || context_len > TLS_RECORD_SECRET_MAX) {
         return false;
     }
     info[n++] = (uint8_t)(out_len >> 8);
@@ -181,11 +223,22 @@ static bool expand_label_ctx(const struct suite *s, const uint8_t *secret, const
         n += context_len;
     }
     info[n++] = 1; /* HKDF-Expand block counter */
-    is_ok = suite_hmac(s, secret, s->hash_len, info, n, block);
-    if (is_ok) {
-        memcpy(out, block, out_len);
-    }
+    key_hmac(k, info, n, block);
+    memcpy(out, block, out_len);
     OPENSSL_cleanse(block, sizeof(block));
+    return true;
+}
+
+static bool expand_label_ctx(const struct suite *s, const uint8_t *secret, const char *label,
+                             const uint8_t *context, size_t context_len, uint8_t *out,
+                             size_t out_len)
+{
+    struct keyed k;
+    bool is_ok;
+
+    key_prepare(&k, s->hash_len, secret, s->hash_len);
+    is_ok = key_expand(&k, label, context, context_len, out, out_len);
+    OPENSSL_cleanse(&k, sizeof(k));
     return is_ok;
 }
 
@@ -221,15 +274,59 @@ bool tls_record_expand_label(unsigned suite, const uint8_t *secret, const char *
 bool tls_record_hmac(unsigned suite, const uint8_t *key, size_t key_len, const uint8_t *data,
                      size_t len, uint8_t *out)
 {
+    struct tls_record_key k;
+    bool is_ok = tls_record_key_init(&k, suite, key, key_len);
+
+    if (is_ok) {
+        is_ok = tls_record_key_hmac(&k, data, len, out);
+    }
+    tls_record_key_wipe(&k);
+    return is_ok;
+}
+
+bool tls_record_key_init(struct tls_record_key *k, unsigned suite, const uint8_t *key,
+                         size_t key_len)
+{
     const struct suite *s = find_suite(suite);
 
-    return s != NULL && suite_hmac(s, key, key_len, data, len, out);
+    memset(k, 0, sizeof(*k));
+    if (s == NULL) {
+        return false;
+    }
+    key_prepare((struct keyed *)k->opaque, s->hash_len, key, key_len);
+    return true;
+}
+
+bool tls_record_key_hmac(const struct tls_record_key *k, const uint8_t *data, size_t len,
+                         uint8_t *out)
+{
+    const struct keyed *kd = (const struct keyed *)k->opaque;
+
+    if (kd->hash_len == 0) {
+        return false;
+    }
+    key_hmac(kd, data, len, out);
+    return true;
+}
+
+bool tls_record_key_expand(const struct tls_record_key *k, const char *label,
+                           const uint8_t *context, size_t context_len, uint8_t *out, size_t out_len)
+{
+    const struct keyed *kd = (const struct keyed *)k->opaque;
+
+    return kd->hash_len != 0 && key_expand(kd, label, context, context_len, out, out_len);
+}
+
+void tls_record_key_wipe(struct tls_record_key *k)
+{
+    OPENSSL_cleanse(k, sizeof(*k));
 }
 
 /* Key and IV for the direction's current secret; the sequence restarts at seq. */
 static bool direction_rekey(const struct suite *s, struct direction *d, int enc, uint64_t seq)
 {
     uint8_t key[32];
+    struct keyed k;
     bool is_ok;
 
     if (d->ctx == NULL) {
@@ -238,10 +335,12 @@ static bool direction_rekey(const struct suite *s, struct direction *d, int enc,
             return false;
         }
     }
-    is_ok = expand_label(s, d->secret, "key", key, s->key_len) &&
-            expand_label(s, d->secret, "iv", d->iv, NONCE_LEN) &&
+    key_prepare(&k, s->hash_len, d->secret, s->hash_len); /* once for both labels */
+    is_ok = key_expand(&k, "key", NULL, 0, key, s->key_len) &&
+            key_expand(&k, "iv", NULL, 0, d->iv, NONCE_LEN) &&
             EVP_CipherInit_ex(d->ctx, s->cipher, NULL, key, NULL, enc) == 1;
     OPENSSL_cleanse(key, sizeof(key));
+    OPENSSL_cleanse(&k, sizeof(k));
     d->seq = seq;
     return is_ok;
 }
@@ -469,10 +568,6 @@ bool tls_record_setup(void)
 }
 
 void tls_record_teardown(void)
-{
-}
-
-void tls_record_thread_teardown(void)
 {
 }
 

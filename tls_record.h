@@ -49,8 +49,6 @@ struct tls_record;
 /* Fetch the ciphers and digests once (main thread, before workers). */
 bool tls_record_setup(void);
 void tls_record_teardown(void);
-/* Free the calling thread's cached HMAC contexts (each worker, at exit). */
-void tls_record_thread_teardown(void);
 
 /* True when suite (IANA id, e.g. 0x1301) can be handled here. */
 bool tls_record_suite_supported(unsigned suite);
@@ -116,5 +114,24 @@ bool tls_record_expand_label(unsigned suite, const uint8_t *secret, const char *
                              size_t out_len);
 bool tls_record_hmac(unsigned suite, const uint8_t *key, size_t key_len, const uint8_t *data,
                      size_t len, uint8_t *out);
+
+/*
+ * A secret made ready for several HMACs with the suite's hash: keying costs
+ * two hash blocks, each HMAC or expansion from it two more, where keying
+ * afresh each time costs four. The storage is opaque (tls_record.c's);
+ * wipe it when done. The functions mirror the two above.
+ */
+struct tls_record_key {
+    uint64_t opaque[56];
+};
+
+bool tls_record_key_init(struct tls_record_key *k, unsigned suite, const uint8_t *key,
+                         size_t key_len);
+bool tls_record_key_hmac(const struct tls_record_key *k, const uint8_t *data, size_t len,
+                         uint8_t *out);
+bool tls_record_key_expand(const struct tls_record_key *k, const char *label,
+                           const uint8_t *context, size_t context_len, uint8_t *out,
+                           size_t out_len);
+void tls_record_key_wipe(struct tls_record_key *k);
 
 #endif /* TLS_RECORD_H */

@@ -11,8 +11,8 @@ allowed() {
     conn) echo "transport process resp stats settings logger clock tls" ;;
     transport|transport_tcp) echo "transport" ;;
     tls) echo "transport tls_hs tls_record settings logger stats clock" ;;
-    tls_hs) echo "tls_record" ;;
-    tls_record) echo "" ;;
+    tls_hs) echo "tls_record x25519" ;;
+    tls_record|x25519) echo "" ;;
     proto_text|proto_meta) echo "proto_text proto_meta buf" ;;
     process|process_stats|process_meta)
         echo "process process_meta process_stats proto_text proto_meta items resp stats settings clock logger tls" ;;

@@ -4,21 +4,10 @@
  * Prints TAP; run through prove.
  */
 #include "resp.h"
+#include "tap.h"
 
 #include <stdio.h>
 #include <string.h>
-
-static int test_num;
-static int failures;
-
-static void ok(int cond, const char *what)
-{
-    test_num++;
-    if (!cond) {
-        failures++;
-    }
-    printf("%sok %d - %s\n", cond ? "" : "not ", test_num, what);
-}
 
 /* Flatten the pending iovecs into out (for comparisons). */
 static size_t flatten(const struct resp_queue *q, char *out, size_t cap)

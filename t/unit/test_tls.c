@@ -11,6 +11,7 @@
  */
 #include "config.h"
 #include "settings.h"
+#include "tap.h"
 #include "tls.h"
 #include "tls_record.h"
 #include "transport.h"
@@ -32,20 +33,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-static int test_num;
-static int failures;
 static char cert_dir[600];
 static char work_dir[512];
-
-static void ok(int cond, const char *what)
-{
-    test_num++;
-    if (!cond) {
-        failures++;
-    }
-    printf("%sok %d - %s\n", cond ? "" : "not ", test_num, what);
-    fflush(stdout);
-}
 
 static int run(const char *cmd)
 {

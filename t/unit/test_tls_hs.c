@@ -22,6 +22,7 @@
  * openssl command line tool. Prints TAP.
  */
 #include "config.h"
+#include "tap.h"
 #include "tls_hs.h"
 #include "tls_record.h"
 
@@ -39,8 +40,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-static int test_num;
-static int failures;
 static char cert_dir[600];
 static char work_dir[512];
 static SSL_CTX *cctx;
@@ -50,16 +49,6 @@ static uint8_t keylog_c_hs[TLS_RECORD_SECRET_MAX];
 static size_t keylog_c_hs_len;
 
 static const uint16_t all_suites[] = {0x1302, 0x1303, 0x1301};
-
-static void ok(int cond, const char *what)
-{
-    test_num++;
-    if (!cond) {
-        failures++;
-    }
-    printf("%sok %d - %s\n", cond ? "" : "not ", test_num, what);
-    fflush(stdout);
-}
 
 static int run(const char *cmd)
 {

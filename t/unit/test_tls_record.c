@@ -7,6 +7,7 @@
  * tested in test_tls.c (OpenSSL) and t/tls_clients.t (GnuTLS). Prints TAP.
  */
 #include "config.h"
+#include "tap.h"
 #include "tls_record.h"
 
 #include <stdio.h>
@@ -15,18 +16,9 @@
 
 #ifdef TLS
 
-static int test_num;
-static int failures;
-
-static void ok(int cond, const char *what)
-{
-    test_num++;
-    if (!cond) {
-        failures++;
-    }
-    printf("%sok %d - %s\n", cond ? "" : "not ", test_num, what);
-    fflush(stdout);
-}
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
 
 static const unsigned suites[] = {0x1301, 0x1302, 0x1303};
 static const size_t secret_lens[] = {32, 48, 32};
@@ -190,9 +182,111 @@ static void test_framing(void)
        "a secret of the wrong length for the suite is refused");
 }
 
+/* HMAC by OpenSSL's EVP_MAC, the reference for ours. */
+static int ref_hmac(const char *digest, const uint8_t *key, size_t key_len, const uint8_t *data,
+                    size_t len, uint8_t *out)
+{
+    size_t got = 0;
+
+    return EVP_Q_mac(NULL, "HMAC", NULL, digest, NULL, key, key_len, data, len, out, 64, &got) !=
+           NULL;
+}
+
+/* HKDF-Expand-Label by OpenSSL's TLS13-KDF, the reference for ours. */
+static int ref_expand_label(const char *digest, const uint8_t *secret, size_t secret_len,
+                            const char *label, const uint8_t *context, size_t context_len,
+                            uint8_t *out, size_t out_len)
+{
+    EVP_KDF *kdf = EVP_KDF_fetch(NULL, "TLS13-KDF", NULL);
+    EVP_KDF_CTX *kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
+    int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY;
+    OSSL_PARAM params[7];
+    int is_ok;
+
+    params[0] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+    params[1] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, (char *)digest, 0);
+    params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, secret_len);
+    params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_PREFIX, "tls13 ", 6);
+    params[4] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_LABEL, (void *)label, strlen(label));
+    params[5] =
+        OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_DATA, (void *)context, context_len);
+    params[6] = OSSL_PARAM_construct_end();
+    is_ok = kctx != NULL && EVP_KDF_derive(kctx, out, out_len, params) == 1;
+    EVP_KDF_CTX_free(kctx);
+    EVP_KDF_free(kdf);
+    return is_ok;
+}
+
+/* Our HMAC and HKDF-Expand-Label (one-shot and from a prepared key) against OpenSSL's. */
+static void test_key_schedule(void)
+{
+    static const size_t key_lens[] = {0, 1, 32, 48, 63, 64, 65, 127, 128, 129, 300};
+    static const size_t data_lens[] = {0, 1, 55, 56, 63, 64, 65, 111, 112, 127, 128, 129, 400};
+    static const char *const digests[] = {"SHA256", "SHA384", "SHA256"};
+    uint8_t key[300], data[400], mine[64], ref[64], again[64];
+
+    for (size_t i = 0; i < sizeof(key); i++) {
+        key[i] = (uint8_t)(i * 7 + 3);
+    }
+    for (size_t i = 0; i < sizeof(data); i++) {
+        data[i] = (uint8_t)(i * 13 + 5);
+    }
+    for (int s = 0; s < 3; s++) {
+        int bad = 0, reuse_bad = 0, expand_bad = 0;
+
+        for (size_t k = 0; k < sizeof(key_lens) / sizeof(key_lens[0]); k++) {
+            struct tls_record_key prepared;
+
+            tls_record_key_init(&prepared, suites[s], key, key_lens[k]);
+            for (size_t d = 0; d < sizeof(data_lens) / sizeof(data_lens[0]); d++) {
+                memset(mine, 0, sizeof(mine));
+                bad += !tls_record_hmac(suites[s], key, key_lens[k], data, data_lens[d], mine) ||
+                       !ref_hmac(digests[s], key, key_lens[k], data, data_lens[d], ref) ||
+                       memcmp(mine, ref, secret_lens[s]) != 0;
+                /* The prepared key, used again and again, gives the same. */
+                reuse_bad += !tls_record_key_hmac(&prepared, data, data_lens[d], again) ||
+                             memcmp(again, ref, secret_lens[s]) != 0;
+            }
+            tls_record_key_wipe(&prepared);
+        }
+        for (size_t ctx_len = 0; ctx_len <= secret_lens[s]; ctx_len += 16) {
+            struct tls_record_key prepared;
+            size_t out_lens[] = {12, 16, 32, secret_lens[s]};
+
+            tls_record_key_init(&prepared, suites[s], key, secret_lens[s]);
+            for (size_t o = 0; o < sizeof(out_lens) / sizeof(out_lens[0]); o++) {
+                expand_bad += !tls_record_expand_label(suites[s], key, "c hs traffic", data,
+                                                       ctx_len, mine, out_lens[o]) ||
+                              !ref_expand_label(digests[s], key, secret_lens[s], "c hs traffic",
+                                                data, ctx_len, ref, out_lens[o]) ||
+                              memcmp(mine, ref, out_lens[o]) != 0 ||
+                              !tls_record_key_expand(&prepared, "c hs traffic", data, ctx_len,
+                                                     again, out_lens[o]) ||
+                              memcmp(again, ref, out_lens[o]) != 0;
+            }
+            tls_record_key_wipe(&prepared);
+        }
+        printf("# suite 0x%04x: %d HMAC, %d reused-key, %d expansion mismatches\n", suites[s], bad,
+               reuse_bad, expand_bad);
+        ok(bad == 0, "HMAC equals OpenSSL's for keys and data on both sides of the block size");
+        ok(reuse_bad == 0, "a prepared key gives the same HMACs, however often it is used");
+        ok(expand_bad == 0, "HKDF-Expand-Label equals OpenSSL's TLS13-KDF, one-shot and prepared");
+    }
+    {
+        struct tls_record_key unset;
+
+        memset(&unset, 0, sizeof(unset));
+        ok(!tls_record_key_init(&unset, 0x1304, key, 32) &&
+               !tls_record_key_hmac(&unset, data, 1, mine),
+           "an unsupported suite prepares no key, and an unprepared key does nothing");
+    }
+}
+
 int main(void)
 {
-    ok(tls_record_setup(), "ciphers and HMAC fetched");
+    ok(tls_record_setup(), "ciphers fetched");
+    test_key_schedule();
     test_round_trips();
     test_tampering();
     test_key_update();
