@@ -18,6 +18,8 @@ bool listener_setup(struct event_base *base, char *err, size_t errlen);
 
 /* Close all listening sockets (and remove the UNIX socket file). */
 void listener_teardown(void);
+/* Lets workers run before the accepting thread when they share a core. */
+void listener_defer_to_workers(void);
 
 /* Number of open listening sockets. */
 int listener_count(void);

@@ -124,6 +124,7 @@ static int run(void)
     if (!thread_setup(settings->num_threads, err, sizeof(err))) {
         return fail(EX_OSERR, "threads", err);
     }
+    listener_defer_to_workers();
     if (!setup_main_events(evs)) {
         return fail(EX_OSERR, "libevent", "failed to register signal and timer events");
     }

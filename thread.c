@@ -212,6 +212,7 @@ void thread_dispatch(const struct conn_new_info *info)
 {
     struct worker *w = &workers[next_worker];
     struct pending_conn *p = malloc(sizeof(*p));
+    bool was_empty;
 
     next_worker = (next_worker + 1) % nworkers;
     if (p == NULL) {
@@ -224,14 +225,23 @@ void thread_dispatch(const struct conn_new_info *info)
     p->next = NULL;
     p->info = *info;
     pthread_mutex_lock(&w->queue_lock);
-    if (w->queue_tail != NULL) {
+    was_empty = w->queue_tail == NULL;
+    if (!was_empty) {
         w->queue_tail->next = p;
     } else {
         w->queue_head = p;
     }
     w->queue_tail = p;
     pthread_mutex_unlock(&w->queue_lock);
-    wake(w);
+    /*
+     * A queue that was not empty has a wakeup on the way: the worker drains
+     * the whole queue after reading the eventfd, and a push after its last
+     * pop finds the queue empty and wakes it. A burst of accepts costs one
+     * write.
+     */
+    if (was_empty) {
+        wake(w);
+    }
 }
 
 static void worker_free(struct worker *w)
