@@ -1716,6 +1716,15 @@ static ssize_t fast_handshake(struct transport *t, struct tls_conn *tc)
         case FAST_FALLBACK:
             return fast_fallback(t, tc);
         case FAST_SENT:
+            /*
+             * The client answers our flight after a round trip and its own
+             * key exchange: a read now would only return EAGAIN. Bytes it
+             * sent before seeing the flight still wake the (level-triggered)
+             * read event.
+             */
+            if (tc->tx_pend == NULL && (tc->rx == NULL || tc->rx_ct_len == 0)) {
+                return IO_WANT_READ;
+            }
             continue;
         case FAST_MORE:
             r = fast_fill(tc);
