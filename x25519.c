@@ -80,7 +80,24 @@ INLINE void fe_add(fe *h, const fe *f, const fe *g)
     h->v[4] = f->v[4] + g->v[4];
 }
 
-/* f - g computed as f + 4p - g, so no limb goes negative, then carried. */
+/*
+ * f - g computed as f + 4p - g, so no limb goes negative, not carried: for
+ * inputs with limbs below 2^53 the limbs stay below 2^54, fit for a product
+ * but not for another subtraction.
+ */
+INLINE void fe_sub_raw(fe *h, const fe *f, const fe *g)
+{
+    static const uint64_t four_p0 = (MASK51 - 18) * 4;
+    static const uint64_t four_pi = MASK51 * 4;
+
+    h->v[0] = f->v[0] + four_p0 - g->v[0];
+    h->v[1] = f->v[1] + four_pi - g->v[1];
+    h->v[2] = f->v[2] + four_pi - g->v[2];
+    h->v[3] = f->v[3] + four_pi - g->v[3];
+    h->v[4] = f->v[4] + four_pi - g->v[4];
+}
+
+/* f - g, carried: usable anywhere. */
 INLINE void fe_sub(fe *h, const fe *f, const fe *g)
 {
     static const uint64_t four_p0 = (MASK51 - 18) * 4;
@@ -291,16 +308,16 @@ bool x25519_shared(uint8_t shared[X25519_KEY_LEN], const uint8_t priv[X25519_KEY
         swap = bit;
         fe_add(&a, &x2, &z2);
         fe_sq(&aa, &a);
-        fe_sub(&b, &x2, &z2);
+        fe_sub_raw(&b, &x2, &z2);
         fe_sq(&bb, &b);
-        fe_sub(&e, &aa, &bb);
+        fe_sub_raw(&e, &aa, &bb);
         fe_add(&c, &x3, &z3);
-        fe_sub(&d, &x3, &z3);
+        fe_sub_raw(&d, &x3, &z3);
         fe_mul(&da, &d, &a);
         fe_mul(&cb, &c, &b);
         fe_add(&x3, &da, &cb);
         fe_sq(&x3, &x3);
-        fe_sub(&z3, &da, &cb);
+        fe_sub_raw(&z3, &da, &cb);
         fe_sq(&z3, &z3);
         fe_mul(&z3, &z3, &x1);
         fe_mul(&x2, &aa, &bb);
