@@ -511,13 +511,12 @@ static void add_digits(struct ge *h, const int8_t e[64], int first)
     }
 }
 
-void x25519_public(uint8_t pub[X25519_KEY_LEN], const uint8_t priv[X25519_KEY_LEN])
+/* k * B for the clamped scalar k of priv, on the Edwards curve. */
+static void edwards_public(struct ge *h, const uint8_t priv[X25519_KEY_LEN])
 {
     uint8_t k[32];
     int8_t e[64];
     int8_t carry = 0;
-    struct ge h;
-    fe num, den;
 
     pthread_once(&table_once, build_table);
     clamp(k, priv);
@@ -534,19 +533,54 @@ void x25519_public(uint8_t pub[X25519_KEY_LEN], const uint8_t priv[X25519_KEY_LE
     e[63] = (int8_t)(e[63] + carry);
 
     /* Odd digits, times 16, then even digits. */
-    ge_identity(&h);
-    add_digits(&h, e, 1);
+    ge_identity(h);
+    add_digits(h, e, 1);
     for (int i = 0; i < 4; i++) {
-        ge_dbl(&h, &h);
+        ge_dbl(h, h);
     }
-    add_digits(&h, e, 0);
-
-    /* u = (1 + y) / (1 - y) = (Z + Y) / (Z - Y). */
-    fe_add(&num, &h.Z, &h.Y);
-    fe_sub(&den, &h.Z, &h.Y);
-    fe_invert(&den, &den);
-    fe_mul(&num, &num, &den);
-    fe_tobytes(pub, &num);
+    add_digits(h, e, 0);
     memset(k, 0, sizeof(k));
     memset(e, 0, sizeof(e));
+}
+
+void x25519_public(uint8_t pub[X25519_KEY_LEN], const uint8_t priv[X25519_KEY_LEN])
+{
+    x25519_public_batch(&pub, &priv, 1);
+}
+
+/*
+ * u = (1 + y) / (1 - y) = (Z + Y) / (Z - Y) for each point. Z - Y is never 0:
+ * only the identity has y = 1, and no clamped scalar is a multiple of B's
+ * prime order. One inversion serves the batch (Montgomery's trick: invert
+ * the product, then peel each factor off with two products).
+ */
+void x25519_public_batch(uint8_t *const *pub, const uint8_t *const *priv, size_t n)
+{
+    struct ge h[X25519_BATCH_MAX];
+    fe den[X25519_BATCH_MAX];
+    fe prefix[X25519_BATCH_MAX];
+    fe inv, u;
+
+    for (size_t i = 0; i < n; i++) {
+        edwards_public(&h[i], priv[i]);
+        fe_sub(&den[i], &h[i].Z, &h[i].Y);
+        if (i == 0) {
+            prefix[0] = den[0];
+        } else {
+            fe_mul(&prefix[i], &prefix[i - 1], &den[i]);
+        }
+    }
+    fe_invert(&inv, &prefix[n - 1]);
+    for (size_t i = n; i-- > 0;) {
+        fe this_inv = inv;
+
+        if (i > 0) {
+            fe_mul(&this_inv, &inv, &prefix[i - 1]); /* 1 / den[i] */
+            fe_mul(&inv, &inv, &den[i]);             /* 1 / (den[0] ... den[i - 1]) */
+        }
+        fe_add(&u, &h[i].Z, &h[i].Y);
+        fe_mul(&u, &u, &this_inv);
+        fe_tobytes(pub[i], &u);
+    }
+    memset(h, 0, sizeof(h));
 }

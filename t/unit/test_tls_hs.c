@@ -435,6 +435,58 @@ static SSL_SESSION *session_from(SSL_SESSION *resume, struct tls_hs_identity *id
 
 /* ------------------------------------------------------------------ tests */
 
+/* Our X25519 share in the ServerHello that opens a flight: false when absent. */
+static bool server_share(const uint8_t *flight, size_t len, uint8_t share[32])
+{
+    size_t end = TLS_RECORD_HEADER + ((size_t)flight[3] << 8 | flight[4]);
+    size_t p = TLS_RECORD_HEADER + 4 + 2 + 32;
+
+    if (end > len || p >= end) {
+        return false;
+    }
+    p += 1 + flight[p]; /* session id */
+    p += 2 + 1 + 2;     /* suite, compression, extensions' length */
+    while (p + 4 <= end) {
+        uint16_t type = (uint16_t)(flight[p] << 8 | flight[p + 1]);
+        size_t n = (size_t)flight[p + 2] << 8 | flight[p + 3];
+
+        if (type == 0x0033 && n == 4 + 32 && p + 4 + n <= end) {
+            memcpy(share, flight + p + 8, 32);
+            return true;
+        }
+        p += 4 + n;
+    }
+    return false;
+}
+
+/*
+ * Key shares come from a per-thread pool refilled 8 at a time: across more
+ * than two refills every handshake still gets a share of its own.
+ */
+static void test_key_shares(struct tls_hs_identity *id)
+{
+    enum { RUNS = 19 };
+    uint8_t shares[RUNS][32];
+    int done = 0, repeats = 0;
+
+    for (int i = 0; i < RUNS; i++) {
+        struct conn c;
+
+        conn_init(&c);
+        if (full_run(&c, id, 1) && server_share(c.flight, c.flight_len, shares[done])) {
+            done++;
+        }
+        conn_free(&c);
+    }
+    for (int i = 0; i < done; i++) {
+        for (int j = 0; j < i; j++) {
+            repeats += memcmp(shares[i], shares[j], 32) == 0;
+        }
+    }
+    ok(done == RUNS, "19 handshakes in a row complete (the key pool refilled twice)");
+    ok(repeats == 0, "no two handshakes share an X25519 key share");
+}
+
 static void test_identity(void)
 {
     static const uint16_t ccm_only[] = {0x1304, 0x1305};
@@ -1260,6 +1312,7 @@ int main(void)
         test_identity();
         test_first_record();
         test_suites(id);
+        test_key_shares(id);
         test_key_types();
         test_resumption(id);
         test_fallbacks(id);

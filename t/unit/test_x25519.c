@@ -142,6 +142,29 @@ static void test_against_openssl(void)
     ok(agree_bad == 0, "2,000 exchanges between two of our keys agree");
 }
 
+/* Batches of every size give the keys one at a time gives. */
+static void test_batch(void)
+{
+    uint8_t priv[X25519_BATCH_MAX][32], one[32];
+    uint8_t pub[X25519_BATCH_MAX][32];
+    uint8_t *pubs[X25519_BATCH_MAX];
+    const uint8_t *privs[X25519_BATCH_MAX];
+    int bad = 0;
+
+    for (size_t n = 1; n <= X25519_BATCH_MAX; n++) {
+        RAND_bytes(&priv[0][0], sizeof(priv));
+        for (size_t i = 0; i < n; i++) {
+            pubs[i] = pub[i];
+            privs[i] = priv[i];
+        }
+        x25519_public_batch(pubs, privs, n);
+        for (size_t i = 0; i < n; i++) {
+            bad += !ossl_public(one, priv[i]) || memcmp(one, pub[i], 32) != 0;
+        }
+    }
+    ok(bad == 0, "batches of 1 to X25519_BATCH_MAX keys: each as OpenSSL makes it");
+}
+
 /* u-coordinates at the edges: not reduced, top bit set, low order. */
 static void test_edges(void)
 {
@@ -181,6 +204,7 @@ int main(void)
 {
     test_rfc7748();
     test_against_openssl();
+    test_batch();
     test_edges();
     printf("1..%d\n", test_num);
     return failures == 0 ? 0 : 1;
