@@ -3,8 +3,8 @@
  * done without OpenSSL's state machine.
  *
  * Pure: no sockets, no global state but what setup computes once (digests,
- * the ticket cipher, the no-PSK early secrets) and per-thread contexts (X25519
- * key generation, a signing template). tls.c gives it the client's records
+ * the ticket cipher, the no-PSK early secrets) and per-thread state (a pool
+ * of X25519 key pairs, each used once; a signing template). tls.c gives it the client's records
  * and sends what it returns. It accepts a strict subset of ClientHellos (a
  * TLS 1.3 offer with an X25519 key share first, a suite tls_record.c has, a
  * signature scheme our key signs with, nothing that needs a
