@@ -561,14 +561,16 @@ void x25519_public_batch(uint8_t *const *pub, const uint8_t *const *priv, size_t
     fe prefix[X25519_BATCH_MAX];
     fe inv, u;
 
+    if (n == 0 || n > X25519_BATCH_MAX) {
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         edwards_public(&h[i], priv[i]);
         fe_sub(&den[i], &h[i].Z, &h[i].Y);
-        if (i == 0) {
-            prefix[0] = den[0];
-        } else {
-            fe_mul(&prefix[i], &prefix[i - 1], &den[i]);
-        }
+    }
+    prefix[0] = den[0];
+    for (size_t i = 1; i < n; i++) {
+        fe_mul(&prefix[i], &prefix[i - 1], &den[i]);
     }
     fe_invert(&inv, &prefix[n - 1]);
     for (size_t i = n; i-- > 0;) {
