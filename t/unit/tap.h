@@ -12,7 +12,7 @@
 static int test_num;
 static int failures;
 
-static void ok(int cond, const char *what)
+static inline void ok(int cond, const char *what)
 {
     test_num++;
     if (!cond) {
