@@ -100,14 +100,7 @@ INLINE void fe_sub_raw(fe *h, const fe *f, const fe *g)
 /* f - g, carried: usable anywhere. */
 INLINE void fe_sub(fe *h, const fe *f, const fe *g)
 {
-    static const uint64_t four_p0 = (MASK51 - 18) * 4;
-    static const uint64_t four_pi = MASK51 * 4;
-
-    h->v[0] = f->v[0] + four_p0 - g->v[0];
-    h->v[1] = f->v[1] + four_pi - g->v[1];
-    h->v[2] = f->v[2] + four_pi - g->v[2];
-    h->v[3] = f->v[3] + four_pi - g->v[3];
-    h->v[4] = f->v[4] + four_pi - g->v[4];
+    fe_sub_raw(h, f, g);
     fe_carry(h);
 }
 
@@ -484,7 +477,7 @@ static void select_entry(struct niels *n, int j, int8_t digit)
     fe minus;
 
     niels_identity(n);
-    /* The entry as 15 words, so the masked copy is one loop gcc vectorises. */
+    /* The entry as 15 words: the masked copy is one loop over them. */
     for (int k = 0; k < 8; k++) {
         const uint64_t *in = (const uint64_t *)&base_table[j][k];
         uint64_t mask = 0 - equal(mag, (uint64_t)k + 1);

@@ -17,45 +17,17 @@
  *       -fno-sanitize-recover=all -I. fuzz/fuzz_x25519.c x25519.c -lcrypto -o fuzz/fuzz_x25519
  *   ./fuzz/fuzz_x25519 -max_total_time=300 fuzz/work_x25519 fuzz/corpus_x25519
  */
+#include "t/unit/x25519_ossl.h"
 #include "x25519.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 static void fail(const char *what)
 {
     fprintf(stderr, "fuzz_x25519: %s\n", what);
     abort();
-}
-
-static int ossl_public(uint8_t pub[32], const uint8_t priv[32])
-{
-    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
-    size_t len = 32;
-    int is_ok = k != NULL && EVP_PKEY_get_raw_public_key(k, pub, &len) == 1 && len == 32;
-
-    EVP_PKEY_free(k);
-    return is_ok;
-}
-
-/* 1 with the secret, 0 when OpenSSL refuses the exchange. */
-static int ossl_shared(uint8_t out[32], const uint8_t priv[32], const uint8_t peer[32])
-{
-    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
-    EVP_PKEY *p = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
-    EVP_PKEY_CTX *c = k != NULL ? EVP_PKEY_CTX_new(k, NULL) : NULL;
-    size_t len = 32;
-    int is_ok = c != NULL && p != NULL && EVP_PKEY_derive_init(c) == 1 &&
-                EVP_PKEY_derive_set_peer(c, p) == 1 && EVP_PKEY_derive(c, out, &len) == 1 &&
-                len == 32;
-
-    EVP_PKEY_CTX_free(c);
-    EVP_PKEY_free(p);
-    EVP_PKEY_free(k);
-    return is_ok;
 }
 
 static void check_batch(const uint8_t priv[32], size_t n)

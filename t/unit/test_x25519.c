@@ -14,7 +14,8 @@
 
 #ifdef TLS
 
-#include <openssl/evp.h>
+#include "x25519_ossl.h"
+
 #include <openssl/rand.h>
 
 static void from_hex(uint8_t out[32], const char *hex)
@@ -33,34 +34,6 @@ static int equals_hex(const uint8_t got[32], const char *hex)
 
     from_hex(want, hex);
     return memcmp(got, want, 32) == 0;
-}
-
-/* OpenSSL's public key for priv. */
-static int ossl_public(uint8_t pub[32], const uint8_t priv[32])
-{
-    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
-    size_t len = 32;
-    int is_ok = k != NULL && EVP_PKEY_get_raw_public_key(k, pub, &len) == 1 && len == 32;
-
-    EVP_PKEY_free(k);
-    return is_ok;
-}
-
-/* OpenSSL's shared secret: 0 when it refuses (an all-zero result). */
-static int ossl_shared(uint8_t out[32], const uint8_t priv[32], const uint8_t peer[32])
-{
-    EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
-    EVP_PKEY *p = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, 32);
-    EVP_PKEY_CTX *c = k != NULL ? EVP_PKEY_CTX_new(k, NULL) : NULL;
-    size_t len = 32;
-    int is_ok = c != NULL && p != NULL && EVP_PKEY_derive_init(c) == 1 &&
-                EVP_PKEY_derive_set_peer(c, p) == 1 && EVP_PKEY_derive(c, out, &len) == 1 &&
-                len == 32;
-
-    EVP_PKEY_CTX_free(c);
-    EVP_PKEY_free(p);
-    EVP_PKEY_free(k);
-    return is_ok;
 }
 
 static void test_rfc7748(void)
