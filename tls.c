@@ -233,12 +233,18 @@ static bool fail_load(char *err, size_t errlen, const char *what, const char *pa
  * connection) and freeing the buffers from the sweep (idle memory would then
  * depend on timing).
  */
-#define BUFCACHE_MAX      8
-#define BUFCACHE_MIN      16384   /* record buffers: 16 KB plus headers and overhead */
-#define BUFCACHE_MAX_SIZE (18432) /* larger blocks are not record buffers */
-#define BUFCACHE_SLACK    512     /* a cached block may be this much larger than asked */
+#define BUFCACHE_MAX   8
+#define BUFCACHE_MIN   16384 /* record buffers: 16 KB plus headers and overhead */
+#define BUFCACHE_SLACK 512   /* a cached block may be this much larger than asked */
+/*
+ * Larger blocks are not record buffers. The slack matters: the usable size
+ * of an RX_CAP (18432-byte) block is 18440, and a bound of exactly 18432 kept
+ * every read buffer out of the cache (a malloc and a free per request).
+ */
+#define BUFCACHE_MAX_SIZE (18432 + BUFCACHE_SLACK)
 
 static __thread void *bufcache[BUFCACHE_MAX];
+static __thread size_t bufcache_size[BUFCACHE_MAX]; /* malloc_usable_size() of each */
 static __thread int bufcache_len;
 
 static bool is_record_size(size_t n)
@@ -252,10 +258,12 @@ static void *mem_alloc(size_t n, const char *file, int line)
     (void)line;
     if (is_record_size(n)) {
         for (int i = bufcache_len - 1; i >= 0; i--) {
-            size_t have = malloc_usable_size(bufcache[i]);
+            size_t have = bufcache_size[i];
             if (have >= n && have <= n + BUFCACHE_SLACK) {
                 void *p = bufcache[i];
-                bufcache[i] = bufcache[--bufcache_len];
+                bufcache_len--;
+                bufcache[i] = bufcache[bufcache_len];
+                bufcache_size[i] = bufcache_size[bufcache_len];
                 return p;
             }
         }
@@ -274,9 +282,14 @@ static void mem_free(void *p, const char *file, int line)
 {
     (void)file;
     (void)line;
-    if (p != NULL && bufcache_len < BUFCACHE_MAX && is_record_size(malloc_usable_size(p))) {
-        bufcache[bufcache_len++] = p;
-        return;
+    if (p != NULL && bufcache_len < BUFCACHE_MAX) {
+        size_t have = malloc_usable_size(p);
+
+        if (is_record_size(have)) {
+            bufcache_size[bufcache_len] = have;
+            bufcache[bufcache_len++] = p;
+            return;
+        }
     }
     free(p);
 }
