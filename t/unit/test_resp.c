@@ -110,6 +110,5 @@ int main(void)
     test_refs_and_consume();
     test_mark_rewind();
     test_large_text();
-    printf("1..%d\n", test_num);
-    return failures == 0 ? 0 : 1;
+    return tap_done();
 }

@@ -179,16 +179,14 @@ int main(void)
     test_against_openssl();
     test_batch();
     test_edges();
-    printf("1..%d\n", test_num);
-    return failures == 0 ? 0 : 1;
+    return tap_done();
 }
 
 #else /* !TLS */
 
 int main(void)
 {
-    printf("1..0 # SKIP TLS not compiled in (OpenSSL is the reference)\n");
-    return 0;
+    return tap_skip_all("TLS not compiled in (OpenSSL is the reference)");
 }
 
 #endif
