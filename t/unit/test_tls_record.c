@@ -62,7 +62,9 @@ static void test_round_trips(void)
     static uint8_t src[TLS_RECORD_MAX_PLAIN + 64];
     static uint8_t rec[TLS_RECORD_MAX_PLAIN + TLS_RECORD_OVERHEAD];
     static uint8_t out[TLS_RECORD_MAX_PLAIN + 64];
-    static const size_t lens[] = {0, 1, 17, 510, 511, 512, 513, 1500, 9000, TLS_RECORD_MAX_PLAIN};
+    /* 1023 and 1024: the last record aes_gcm.c seals (with its type byte) and the first EVP does */
+    static const size_t lens[] = {
+        0, 1, 17, 510, 511, 512, 513, 1022, 1023, 1024, 1500, 9000, TLS_RECORD_MAX_PLAIN};
     unsigned seed = 1;
     char what[160];
 
@@ -292,16 +294,14 @@ int main(void)
     test_key_update();
     test_framing();
     tls_record_teardown();
-    printf("1..%d\n", test_num);
-    return failures == 0 ? 0 : 1;
+    return tap_done();
 }
 
 #else /* !TLS */
 
 int main(void)
 {
-    printf("1..0 # SKIP TLS not compiled in\n");
-    return 0;
+    return tap_skip_all("TLS not compiled in");
 }
 
 #endif
