@@ -493,9 +493,12 @@ static void drive(struct conn *c)
 
 static void event_cb(evutil_socket_t fd, short what, void *arg)
 {
+    struct conn *c = arg;
+
     (void)fd;
     (void)what;
-    drive(arg);
+    c->owner->events++;
+    drive(c);
 }
 
 static void list_add(struct conn_owner *o, struct conn *c)

@@ -26,6 +26,7 @@ struct conn_owner {
     pthread_mutex_t list_lock; /* guards the list links only */
     struct conn *head;
     int nconns;
+    uint64_t events; /* socket events handled: thread.c's wakeup batching reads it */
 };
 
 /* What the listener knows about a new connection. */

@@ -114,6 +114,7 @@ struct settings {
     int temporary_ttl;            /* default 61 */
     uint32_t watcher_logbuf_size; /* KB on the command line, bytes; default 256 KB */
     uint32_t worker_logbuf_size;  /* KB on the command line, bytes; default 64 KB */
+    uint32_t batch_wait_us;       /* -o batch_wait_us (ours): see thread.c; default 20, 0 = off */
     char *napi_ids;               /* -N as given, NULL when unset */
     struct settings_ext ext;
 

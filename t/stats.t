@@ -133,7 +133,7 @@ sub names { return [map { $_->[0] } @{ $_[0] // [] }] }
 # doc/options.md). They are checked to exist on ours, then left out of the
 # comparison with the reference's list and order.
 my %OUR_STATS = map { $_ => 1 } qw(ssl_proto_errors ssl_handshake_timeouts conns_output_overflow);
-my %OUR_SETTINGS = map { $_ => 1 } qw(ssl_ciphersuites ssl_handshake_timeout conn_output_limit);
+my %OUR_SETTINGS = map { $_ => 1 } qw(ssl_ciphersuites ssl_handshake_timeout conn_output_limit batch_wait_us);
 
 sub without_ours {
     my ($list, $ours) = @_;

@@ -344,7 +344,7 @@ static const char expected_default[] =
     "ext_drop_unread no|ssl_enabled no|ssl_chain_cert (null)|ssl_key (null)|ssl_verify_mode 0|"
     "ssl_keyformat 1|ssl_ciphers NULL|ssl_ca_cert NULL|ssl_wbuf_size 16384|"
     "ssl_session_cache no|ssl_kernel_tls no|ssl_min_version tlsv1.2|ssl_ciphersuites NULL|"
-    "ssl_handshake_timeout 5|num_napi_ids (null)|memory_file (null)|";
+    "ssl_handshake_timeout 5|num_napi_ids (null)|memory_file (null)|batch_wait_us 20|";
 
 static void collect(void *ctx, const char *name, const char *val)
 {
