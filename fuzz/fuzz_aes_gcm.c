@@ -20,11 +20,11 @@
  */
 #include "aes_gcm.h"
 
-#include <openssl/evp.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #define MAX_MSG 4096
 
@@ -36,8 +36,8 @@ static void fail(const char *what)
 
 /* EVP one-shot: enc 1 seals (writes tag), enc 0 opens (checks tag); 1 on success. */
 static int evp_run(int enc, const uint8_t *key, size_t key_len, const uint8_t *nonce,
-                   const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len,
-                   uint8_t *out, uint8_t *tag)
+                   const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len, uint8_t *out,
+                   uint8_t *tag)
 {
     EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
     const EVP_CIPHER *cipher = key_len == 16 ? EVP_aes_128_gcm() : EVP_aes_256_gcm();
