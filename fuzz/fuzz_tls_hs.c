@@ -6,7 +6,7 @@
  * Build and run (from the top of a tree configured with TLS):
  *
  *   clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *       -fno-sanitize-recover=all -I. fuzz/fuzz_tls_hs.c tls_hs.c tls_record.c x25519.c \
+ *       -fno-sanitize-recover=all -I. fuzz/fuzz_tls_hs.c tls_hs.c tls_record.c aes_gcm.c x25519.c \
  *       -lssl -lcrypto -o fuzz/fuzz_tls_hs
  *   ./fuzz/fuzz_tls_hs -max_total_time=600 -max_len=20000 fuzz/work_tls_hs fuzz/corpus_tls_hs
  *   ./fuzz/fuzz_tls_hs -runs=0 fuzz/corpus_tls_hs          # replay: each file once
