@@ -12,7 +12,8 @@ allowed() {
     transport|transport_tcp) echo "transport" ;;
     tls) echo "transport tls_hs tls_record settings logger stats clock" ;;
     tls_hs) echo "tls_record x25519" ;;
-    tls_record|x25519) echo "" ;;
+    tls_record) echo "aes_gcm" ;;
+    aes_gcm|x25519) echo "" ;;
     proto_text|proto_meta) echo "proto_text proto_meta buf" ;;
     process|process_stats|process_meta)
         echo "process process_meta process_stats proto_text proto_meta items resp stats settings clock logger tls" ;;
