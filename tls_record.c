@@ -88,7 +88,6 @@ _Static_assert(sizeof(struct keyed) <= sizeof(((struct tls_record_key *)0)->opaq
 struct direction {
     EVP_CIPHER_CTX *ctx;  /* NULL until needed when fast is set */
     struct aes_gcm *fast; /* short records; NULL for ChaCha20 or without AES-NI */
-    int enc;              /* 1 for what we send, 0 for what we receive */
     uint64_t seq;
     uint8_t iv[NONCE_LEN];
     uint8_t key[32]; /* for the EVP context made later */
@@ -336,14 +335,12 @@ void tls_record_key_wipe(struct tls_record_key *k)
     OPENSSL_cleanse(k, sizeof(*k));
 }
 
-/* Key and IV for the direction's current secret; the sequence restarts at seq. */
-/* The direction's EVP context, made and keyed at first use. */
-static EVP_CIPHER_CTX *evp_ctx(const struct suite *s, struct direction *d)
+/* The direction's EVP context, made and keyed at first use (enc: 1 for tx). */
+static EVP_CIPHER_CTX *evp_ctx(const struct suite *s, struct direction *d, int enc)
 {
     if (d->ctx == NULL) {
         d->ctx = EVP_CIPHER_CTX_new();
-        if (d->ctx != NULL &&
-            EVP_CipherInit_ex(d->ctx, s->cipher, NULL, d->key, NULL, d->enc) != 1) {
+        if (d->ctx != NULL && EVP_CipherInit_ex(d->ctx, s->cipher, NULL, d->key, NULL, enc) != 1) {
             EVP_CIPHER_CTX_free(d->ctx);
             d->ctx = NULL;
         }
@@ -358,13 +355,13 @@ static void direction_clear(struct direction *d)
     aes_gcm_free(&d->fast); /* NULL-safe; wipes */
 }
 
+/* Key and IV for the direction's current secret; the sequence restarts at seq. */
 static bool direction_rekey(const struct suite *s, struct direction *d, int enc, uint64_t seq)
 {
     struct keyed k;
     bool is_ok;
 
     direction_clear(d);
-    d->enc = enc;
     key_prepare(&k, s->hash_len, d->secret, s->hash_len); /* once for both labels */
     is_ok = key_expand(&k, "key", NULL, 0, d->key, s->key_len) &&
             key_expand(&k, "iv", NULL, 0, d->iv, NONCE_LEN);
@@ -374,7 +371,7 @@ static bool direction_rekey(const struct suite *s, struct direction *d, int enc,
         d->fast = aes_gcm_new(d->key, s->key_len); /* NULL: all records go to EVP */
     }
     /* Without the fast path every record needs EVP: fail now, not mid-stream. */
-    return is_ok && (d->fast != NULL || evp_ctx(s, d) != NULL);
+    return is_ok && (d->fast != NULL || evp_ctx(s, d, enc) != NULL);
 }
 
 struct tls_record *tls_record_create(unsigned suite, const uint8_t *rx_secret,
@@ -498,7 +495,7 @@ static int open_body(const struct suite *s, struct direction *d, const uint8_t *
                    ? TLS_RECORD_OK
                    : TLS_RECORD_BAD_MAC;
     }
-    ctx = evp_ctx(s, d);
+    ctx = evp_ctx(s, d, 0);
     if (ctx == NULL || EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 0) != 1 ||
         EVP_DecryptUpdate(ctx, NULL, &len, rec, TLS_RECORD_HEADER) != 1 ||
         EVP_DecryptUpdate(ctx, out, &len, body, (int)clen) != 1 ||
@@ -544,15 +541,21 @@ ssize_t tls_record_open(struct tls_record *rl, uint8_t *rec, size_t n, uint8_t *
     return (ssize_t)(clen - 1);
 }
 
-/* Copy len bytes from the iovecs, after skip, to dst: false when they hold fewer. */
-static bool gather(const struct iovec *iov, int iovcnt, size_t skip, size_t len, uint8_t *dst)
+/* The iovec holding byte skip of the reply; *skip becomes its offset there. */
+static int iov_at(const struct iovec *iov, int iovcnt, size_t *skip)
 {
     int i = 0;
 
-    while (i < iovcnt && skip >= iov[i].iov_len) {
-        skip -= iov[i++].iov_len;
+    while (i < iovcnt && *skip >= iov[i].iov_len) {
+        *skip -= iov[i++].iov_len;
     }
-    for (; i < iovcnt && len > 0; i++, skip = 0) {
+    return i;
+}
+
+/* Copy len bytes from the iovecs, after skip, to dst: false when they hold fewer. */
+static bool gather(const struct iovec *iov, int iovcnt, size_t skip, size_t len, uint8_t *dst)
+{
+    for (int i = iov_at(iov, iovcnt, &skip); i < iovcnt && len > 0; i++, skip = 0) {
         size_t n = iov[i].iov_len - skip < len ? iov[i].iov_len - skip : len;
 
         memcpy(dst, (const uint8_t *)iov[i].iov_base + skip, n);
@@ -586,22 +589,18 @@ static bool encrypt_piece(EVP_CIPHER_CTX *ctx, uint8_t **dst, const uint8_t *src
 static bool seal_evp(const struct suite *s, struct direction *d, const uint8_t *nonce, uint8_t type,
                      const struct iovec *iov, int iovcnt, size_t skip, size_t len, uint8_t *out)
 {
-    EVP_CIPHER_CTX *ctx = evp_ctx(s, d);
+    EVP_CIPHER_CTX *ctx = evp_ctx(s, d, 1);
     uint8_t stage[STAGE_LEN];
     size_t staged = 0;
     size_t left = len;
     uint8_t *dst = out + TLS_RECORD_HEADER;
     int fin = 0;
-    int i = 0;
 
     if (ctx == NULL || EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, 1) != 1 ||
         EVP_EncryptUpdate(ctx, NULL, &fin, out, TLS_RECORD_HEADER) != 1) {
         return false;
     }
-    while (i < iovcnt && skip >= iov[i].iov_len) {
-        skip -= iov[i++].iov_len;
-    }
-    for (; i < iovcnt && left > 0; i++, skip = 0) {
+    for (int i = iov_at(iov, iovcnt, &skip); i < iovcnt && left > 0; i++, skip = 0) {
         const uint8_t *src = (const uint8_t *)iov[i].iov_base + skip;
         size_t n = iov[i].iov_len - skip < left ? iov[i].iov_len - skip : left;
 
